@@ -1,0 +1,854 @@
+"""The limit order book of one symbol and its matching: pure, synchronous, deterministic.
+
+Layout
+    Each side is a ``SortedDict`` from a signed price key to a :class:`PriceLevel` (asks keyed by
+    ``price``, bids by ``-price``), so the best level of either side is ``peekitem(0)`` and one
+    matching loop serves both sides. A level is a FIFO linked through the orders. ``_orders``
+    indexes every open order by id (resting and untriggered stops), ``_by_account`` by account.
+    Untriggered stop and take-profit orders wait in a :class:`StopBook`, outside the visible book.
+
+Ordering invariant
+    Strict price-time priority. An incoming order trades with the best opposite price first and
+    exhausts a level, oldest order first, before it moves to the next; it never trades through a
+    better price. Every trade prints at the resting (maker) order's price.
+
+Modify semantics
+    A replace that lowers the quantity at the same price keeps the order's place. A price change
+    or a quantity increase takes it out and enters it again, as an aggressor that may trade, at
+    the back of its (new) level. The order id never changes.
+
+Duplicate ids
+    Order ids are assigned by the caller and must be unique; a new order whose id is open or in
+    the recent-history window is rejected with ``duplicate_order_id`` and changes nothing.
+
+Complexity (n orders at a level, L levels on a side, k levels or fills touched)
+    add that rests: O(log L) for a new level, else O(1); cancel: O(1), plus O(log L) when the
+    level empties; match: O(k + k log L); BBO: O(1); top-N depth: O(N); order lookup: O(1).
+
+Determinism
+    No clock, no randomness, no I/O, and no iteration over hashed containers where order matters
+    (dicts iterate in insertion order, which is itself determined by the commands). Time stamps
+    and ids come in with the commands, trade ids from an :class:`IdSequence` the caller owns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Hashable, Iterator
+from typing import Any
+
+from sortedcontainers import SortedDict
+
+from tradingapp.engine.commands import Cancel, CancelAll, Command, NewOrder, Replace
+from tradingapp.engine.events import (
+    Accepted,
+    BboChanged,
+    Canceled,
+    CancelRejected,
+    DepthChanged,
+    Event,
+    Expired,
+    Rejected,
+    Replaced,
+    Restated,
+    Trade,
+    Triggered,
+)
+from tradingapp.engine.fees import RATE_SCALE, fee_amount
+from tradingapp.engine.level import PriceLevel
+from tradingapp.engine.numbers import MAX_UNITS
+from tradingapp.engine.orders import Order
+from tradingapp.engine.reasons import Reason
+from tradingapp.engine.sequence import IdSequence
+from tradingapp.engine.stops import StopBook
+from tradingapp.engine.symbols import SymbolSpec
+from tradingapp.engine.types import OrderStatus, OrderType, SelfTradePrevention, Side
+
+BUY = Side.BUY
+SELL = Side.SELL
+NEW = OrderStatus.NEW
+PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+FILLED = OrderStatus.FILLED
+CANCELED = OrderStatus.CANCELED
+EXPIRED = OrderStatus.EXPIRED
+REJECTED = OrderStatus.REJECTED
+STP_NONE = SelfTradePrevention.NONE
+STP_CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
+STP_CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
+STP_CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
+STP_DECREMENT = SelfTradePrevention.DECREMENT
+
+# Order types whose unfilled remainder rests, and types that take no limit price once live.
+_RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+_MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+
+#: Done orders remembered for status queries and duplicate-id checks, per book.
+DEFAULT_DONE_HISTORY = 10_000
+
+
+class BookSide:
+    """The price levels of one side, best first under the signed key."""
+
+    __slots__ = ("side", "sign", "levels")
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        self.sign = -1 if side is BUY else 1
+        self.levels: SortedDict = SortedDict()
+
+    def best(self) -> PriceLevel | None:
+        """Return the best level, or None when the side is empty. O(1)."""
+        levels = self.levels
+        return levels.peekitem(0)[1] if levels else None
+
+    def top(self, n: int) -> list[tuple[int, int]]:
+        """Return up to ``n`` levels as ``(price, quantity)``, best first. O(n)."""
+        levels = self.levels
+        return [(level.price, level.quantity) for level in levels.values()[:n]]
+
+
+class OrderBook:
+    """A price-time priority book for one symbol: commands in, events out."""
+
+    def __init__(
+        self,
+        spec: SymbolSpec,
+        trade_ids: IdSequence | None = None,
+        *,
+        done_history: int = DEFAULT_DONE_HISTORY,
+    ) -> None:
+        self.spec = spec
+        self.trade_ids = trade_ids if trade_ids is not None else IdSequence()
+        self.bids = BookSide(BUY)
+        self.asks = BookSide(SELL)
+        self.stops = StopBook()
+        self._orders: dict[int, Order] = {}
+        self._by_account: dict[Hashable, dict[int, Order]] = {}
+        self._done: dict[int, Order] = {}
+        self._done_ids: deque[int] = deque()
+        self._done_history = done_history
+        self.last_trade_price: int | None = None
+        self.update_seq = 0
+        self._bbo: tuple[int | None, int, int | None, int] = (None, 0, None, 0)
+        self._changed = False
+
+    # -- QUERIES -------------------------------------------------------------------------------
+
+    def bbo(self) -> tuple[int | None, int, int | None, int]:
+        """Return ``(bid_price, bid_qty, ask_price, ask_qty)``; an empty side is ``(None, 0)``. O(1)."""
+        bid = self.bids.best()
+        ask = self.asks.best()
+        return (
+            None if bid is None else bid.price,
+            0 if bid is None else bid.quantity,
+            None if ask is None else ask.price,
+            0 if ask is None else ask.quantity,
+        )
+
+    def depth(self, n: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Return the top ``n`` levels ``(bids, asks)`` as ``(price, quantity)``, best first. O(n)."""
+        return self.bids.top(n), self.asks.top(n)
+
+    def order(self, order_id: int) -> Order | None:
+        """Return an open order, or a recently done one, by id (None when unknown). O(1)."""
+        order = self._orders.get(order_id)
+        return order if order is not None else self._done.get(order_id)
+
+    def open_orders(self, account: Hashable) -> list[Order]:
+        """Return ``account``'s open orders (resting and untriggered) in arrival order."""
+        return list(self._by_account.get(account, {}).values())
+
+    def __len__(self) -> int:
+        """Return the number of open orders (resting plus untriggered)."""
+        return len(self._orders)
+
+    # -- COMMANDS ------------------------------------------------------------------------------
+
+    def apply(self, command: Command) -> list[Event]:
+        """Apply one command and return its events; the single dispatch point."""
+        if type(command) is NewOrder:
+            return self.submit(command)
+        if type(command) is Cancel:
+            return self.cancel(command)
+        if type(command) is Replace:
+            return self.replace(command)
+        if type(command) is CancelAll:
+            return self.cancel_all(command)
+        raise TypeError(f"not a book command: {command!r}")
+
+    def submit(self, cmd: NewOrder) -> list[Event]:
+        """Enter a new order: validate, then trade, rest, wait for a trigger, or expire."""
+        order = Order(
+            cmd.order_id,
+            cmd.account,
+            cmd.side,
+            cmd.order_type,
+            cmd.price,
+            cmd.quantity,
+            stop_price=cmd.stop_price,
+            stp=cmd.stp,
+            post_only=cmd.post_only,
+            client_order_id=cmd.client_order_id,
+            fees=cmd.fees,
+            budget=cmd.budget,
+        )
+        events: list[Event] = []
+        problem = self._check_new(order)
+        if problem is not None:
+            order.status = REJECTED
+            order.leaves = 0
+            events.append(Rejected(order, order.quantity, 0, 0, 0, REJECTED, problem[0], problem[1]))
+            return events
+        events.append(Accepted(order, order.quantity, order.leaves, 0, 0, NEW))
+        if order.order_type.is_conditional:
+            self._add_open(order)
+            self.stops.add(order)
+            return events
+        self._execute(order, events)
+        self._run_triggers(events)
+        self._publish_changes(events)
+        return events
+
+    def cancel(self, cmd: Cancel) -> list[Event]:
+        """Cancel one open order of ``cmd.account``."""
+        order = self._owned_open(cmd.order_id, cmd.account)
+        if type(order) is CancelRejected:
+            order.response_to = "cancel"
+            order.client_order_id = cmd.client_order_id
+            return [order]
+        events: list[Event] = []
+        self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
+        self._publish_changes(events)
+        return events
+
+    def cancel_all(self, cmd: CancelAll) -> list[Event]:
+        """Cancel every open order of ``cmd.account`` in this book, oldest first."""
+        events: list[Event] = []
+        for order in self.open_orders(cmd.account):
+            self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
+        self._publish_changes(events)
+        return events
+
+    def replace(self, cmd: Replace) -> list[Event]:
+        """Amend an open order (see the module docstring for when priority is kept)."""
+        found = self._owned_open(cmd.order_id, cmd.account)
+        if type(found) is CancelRejected:
+            found.response_to = "replace"
+            found.client_order_id = cmd.client_order_id
+            return [found]
+        order: Order = found
+        problem = self._check_replace(order, cmd)
+        if problem is not None:
+            return [self._replace_reject(cmd, order, problem[0], problem[1])]
+        events: list[Event] = []
+        previous_cid = order.client_order_id
+        if cmd.client_order_id is not None:
+            order.client_order_id = cmd.client_order_id
+        new_qty = order.quantity if cmd.quantity is None else cmd.quantity
+        new_price = order.price if cmd.price is None else cmd.price
+        if cmd.budget is not None:
+            order.budget = cmd.budget
+        if order.order_id in self.stops:
+            new_stop = order.stop_price if cmd.stop_price is None else cmd.stop_price
+            keep = new_stop == order.stop_price and new_qty <= order.quantity
+            if not keep:
+                self.stops.remove(order)
+            self._set_quantity(order, new_qty, None)
+            order.price = new_price
+            order.stop_price = new_stop
+            if not keep:
+                self.stops.add(order)
+            events.append(self._replaced(order, keep, previous_cid))
+            return events
+        level = self._level_of(order)
+        if new_price == order.price and new_qty <= order.quantity:
+            self._set_quantity(order, new_qty, level)
+            events.append(self._replaced(order, True, previous_cid))
+        else:
+            self._unrest(order, level)
+            self._set_quantity(order, new_qty, None)
+            order.price = new_price
+            events.append(self._replaced(order, False, previous_cid))
+            self._execute(order, events)
+            self._run_triggers(events)
+        self._publish_changes(events)
+        return events
+
+    # -- VALIDATION ----------------------------------------------------------------------------
+
+    def _check_new(self, order: Order) -> tuple[Reason, str] | None:
+        # Returns why a new order is refused, or None; the checks are the ones the book owns.
+        spec = self.spec
+        otype = order.order_type
+        qty = order.quantity
+        if order.order_id in self._orders or order.order_id in self._done:
+            return Reason.DUPLICATE_ORDER_ID, f"order id {order.order_id} is already in use"
+        if type(qty) is not int or qty <= 0 or qty > MAX_UNITS:
+            return Reason.INVALID_QUANTITY, "quantity must be a positive whole number of lots"
+        if qty < spec.min_quantity:
+            return Reason.QUANTITY_BELOW_MINIMUM, (
+                f"quantity is below the minimum {spec.format_quantity(spec.min_quantity)}"
+            )
+        if spec.max_quantity is not None and qty > spec.max_quantity:
+            return Reason.QUANTITY_ABOVE_MAXIMUM, (
+                f"quantity is above the maximum {spec.format_quantity(spec.max_quantity)}"
+            )
+        price = order.price
+        if otype in _MARKET_TYPES:
+            if price is not None:
+                return Reason.INVALID_PRICE, f"{otype.value} orders take no limit price"
+        elif price is None:
+            if otype in _RESTING_TYPES:
+                return Reason.MISSING_PRICE, f"{otype.value} orders need a price"
+        elif type(price) is not int or price <= 0 or price > MAX_UNITS:
+            return Reason.INVALID_PRICE, "price must be a positive whole number of ticks"
+        if price is not None and price * qty < spec.min_notional_tick_lots:
+            return Reason.NOTIONAL_BELOW_MINIMUM, "order value is below the symbol's minimum notional"
+        if order.post_only and otype is not OrderType.LIMIT:
+            return Reason.INVALID_ORDER_TYPE, "post_only applies to limit orders only"
+        if otype.is_conditional:
+            stop = order.stop_price
+            if stop is None:
+                return Reason.MISSING_STOP_PRICE, f"{otype.value} orders need a stop_price"
+            if type(stop) is not int or stop <= 0 or stop > MAX_UNITS:
+                return Reason.INVALID_PRICE, "stop_price must be a positive whole number of ticks"
+            if self.stops.would_trigger(order, self.last_trade_price):
+                return Reason.WOULD_TRIGGER_IMMEDIATELY, (
+                    f"stop_price {spec.format_price(stop)} is already reached "
+                    f"(last trade {spec.format_price(self.last_trade_price)})"
+                )
+        elif order.stop_price is not None:
+            return Reason.INVALID_PRICE, f"{otype.value} orders take no stop_price"
+        if order.post_only and self._crosses(order.side, price):
+            return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity"
+        return None
+
+    def _check_replace(self, order: Order, cmd: Replace) -> tuple[Reason, str] | None:
+        # Returns why a replace is refused, or None; the order stays as it was when refused.
+        spec = self.spec
+        new_qty = order.quantity if cmd.quantity is None else cmd.quantity
+        if cmd.quantity is not None and (type(new_qty) is not int or new_qty <= 0 or new_qty > MAX_UNITS):
+            return Reason.INVALID_QUANTITY, "quantity must be a positive whole number of lots"
+        if new_qty <= order.filled:
+            return Reason.QUANTITY_NOT_ABOVE_FILLED, (
+                f"new quantity must exceed the filled quantity {spec.format_quantity(order.filled)}"
+            )
+        if spec.max_quantity is not None and new_qty > spec.max_quantity:
+            return Reason.QUANTITY_ABOVE_MAXIMUM, "quantity is above the symbol's maximum"
+        if new_qty < spec.min_quantity:
+            return Reason.QUANTITY_BELOW_MINIMUM, "quantity is below the symbol's minimum"
+        if cmd.price is not None:
+            if order.price is None:
+                return Reason.REPLACE_NOT_ALLOWED, f"{order.order_type.value} orders have no price to change"
+            if type(cmd.price) is not int or cmd.price <= 0 or cmd.price > MAX_UNITS:
+                return Reason.INVALID_PRICE, "price must be a positive whole number of ticks"
+        new_price = order.price if cmd.price is None else cmd.price
+        if new_price is not None and new_price * new_qty < spec.min_notional_tick_lots:
+            return Reason.NOTIONAL_BELOW_MINIMUM, "order value is below the symbol's minimum notional"
+        in_stops = order.order_id in self.stops
+        if cmd.stop_price is not None:
+            if not in_stops:
+                return Reason.REPLACE_NOT_ALLOWED, "only an untriggered stop order has a stop_price to change"
+            if type(cmd.stop_price) is not int or cmd.stop_price <= 0 or cmd.stop_price > MAX_UNITS:
+                return Reason.INVALID_PRICE, "stop_price must be a positive whole number of ticks"
+            if self.stops.would_trigger(order, self.last_trade_price, cmd.stop_price):
+                return Reason.WOULD_TRIGGER_IMMEDIATELY, "the new stop_price is already reached"
+        if not in_stops and order.post_only and new_price != order.price:
+            if self._crosses(order.side, new_price):
+                return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity at the new price"
+        return None
+
+    def _crosses(self, side: Side, price: int | None) -> bool:
+        # Would an order on ``side`` at ``price`` (None: any price) trade with the book now?
+        best = (self.asks if side is BUY else self.bids).best()
+        if best is None:
+            return False
+        if price is None:
+            return True
+        return best.price <= price if side is BUY else best.price >= price
+
+    def _owned_open(self, order_id: int, account: Hashable) -> Order | CancelRejected:
+        # Another account's order looks exactly like an unknown one, so ids leak nothing.
+        order = self._orders.get(order_id)
+        if order is not None and order.account == account:
+            return order
+        done = self._done.get(order_id)
+        if order is None and done is not None and done.account == account:
+            return CancelRejected(
+                order_id, account, done, Reason.ORDER_NOT_OPEN, f"order {order_id} is {done.status.value}", ""
+            )
+        return CancelRejected(order_id, account, None, Reason.UNKNOWN_ORDER, f"unknown order {order_id}", "")
+
+    def _replace_reject(self, cmd: Replace, order: Order, reason: Reason, text: str) -> CancelRejected:
+        return CancelRejected(cmd.order_id, cmd.account, order, reason, text, "replace", cmd.client_order_id)
+
+    # -- MATCHING ------------------------------------------------------------------------------
+
+    def _execute(self, order: Order, events: list[Event]) -> None:
+        # Run ``order`` as the aggressor, then rest, finish or expire what is left of it.
+        otype = order.order_type
+        if otype is OrderType.FOK and not self._fok_fillable(order):
+            self._finish(order, EXPIRED, events, Reason.FOK_NOT_FILLABLE)
+            return
+        self._match(order, events)
+        status = order.status
+        if status is EXPIRED:  # ended inside matching (self-trade prevention or budget)
+            return
+        if order.leaves == 0:
+            self._finish(order, FILLED, None, None)
+        elif otype in _RESTING_TYPES:
+            self._rest(order)
+        else:
+            reason = Reason.IOC_REMAINDER if order.price is not None else Reason.NO_LIQUIDITY
+            self._finish(order, EXPIRED, events, reason)
+
+    def _match(self, taker: Order, events: list[Event]) -> None:
+        # Trade ``taker`` against the opposite side in price-time order until it is filled,
+        # reaches its limit, meets a self-trade stop, or runs out of budget or liquidity.
+        opposite = self.asks if taker.side is BUY else self.bids
+        levels = opposite.levels
+        limit = taker.price
+        limit_key = None if limit is None else limit * opposite.sign
+        stp = taker.stp
+        check_stp = stp is not STP_NONE
+        account = taker.account
+        scale = self.spec.quote_per_tick_lot
+        taker_rate = taker.fees.taker if taker.fees is not None else 0
+        next_trade_id = self.trade_ids.next_id
+        aggressor = taker.side
+        last_price = None
+        while levels:
+            key, level = levels.peekitem(0)
+            if limit_key is not None and key > limit_key:
+                break
+            price = level.price
+            maker = level.head
+            while maker is not None:
+                if check_stp and maker.account == account:
+                    maker = self._prevent_self_trade(taker, maker, level, events)
+                    if taker.leaves == 0 or taker.status is EXPIRED:
+                        break
+                    continue
+                qty = taker.leaves if taker.leaves < maker.leaves else maker.leaves
+                notional = price * qty * scale
+                taker_fee = fee_amount(notional, taker_rate) if taker_rate else 0
+                if taker.budget is not None:
+                    if notional + taker_fee > taker.budget:
+                        qty = self._affordable(taker.budget, price * scale, taker_rate)
+                        if qty == 0:
+                            break
+                        notional = price * qty * scale
+                        taker_fee = fee_amount(notional, taker_rate) if taker_rate else 0
+                    taker.budget -= notional + taker_fee
+                maker_fees = maker.fees
+                maker_fee = fee_amount(notional, maker_fees.maker) if maker_fees is not None and maker_fees.maker else 0
+                tick_notional = price * qty
+                maker.leaves -= qty
+                maker.filled += qty
+                maker.notional += tick_notional
+                taker.leaves -= qty
+                taker.filled += qty
+                taker.notional += tick_notional
+                level.quantity -= qty
+                maker.status = PARTIALLY_FILLED if maker.leaves else FILLED
+                taker.status = PARTIALLY_FILLED if taker.leaves else FILLED
+                events.append(
+                    Trade(
+                        next_trade_id(),
+                        price,
+                        qty,
+                        aggressor,
+                        maker,
+                        taker,
+                        maker_fee,
+                        taker_fee,
+                        notional,
+                        maker.leaves,
+                        maker.filled,
+                        maker.notional,
+                        maker.status,
+                        taker.leaves,
+                        taker.filled,
+                        taker.notional,
+                        taker.status,
+                    )
+                )
+                last_price = price
+                if maker.leaves:
+                    break  # the taker is filled; the maker keeps its place
+                nxt = maker.next
+                level.remove(maker)
+                self._finish(maker, FILLED, None, None)
+                maker = nxt
+                if not taker.leaves:
+                    break
+            if not level.count:
+                del levels[key]
+            if not taker.leaves or taker.status is EXPIRED or maker is not None:
+                break
+        if last_price is not None:
+            self.last_trade_price = last_price
+            self._changed = True
+        if taker.leaves and taker.budget is not None and taker.status is not EXPIRED and self._blocked_by_budget(taker):
+            self._finish(taker, EXPIRED, events, Reason.BUDGET_EXHAUSTED)
+
+    def _blocked_by_budget(self, taker: Order) -> bool:
+        # True when a budgeted taker stopped because it cannot pay for one more lot at the best price.
+        best = (self.asks if taker.side is BUY else self.bids).best()
+        if best is None or taker.budget is None:
+            return False
+        rate = taker.fees.taker if taker.fees is not None else 0
+        return self._affordable(taker.budget, best.price * self.spec.quote_per_tick_lot, rate) == 0
+
+    @staticmethod
+    def _affordable(budget: int, unit_notional: int, rate: int) -> int:
+        # Largest quantity whose notional plus taker fee fits in ``budget``.
+        qty = budget * RATE_SCALE // (unit_notional * (RATE_SCALE + max(rate, 0)))
+        while True:
+            notional = unit_notional * (qty + 1)
+            if notional + (fee_amount(notional, rate) if rate else 0) > budget:
+                return qty
+            qty += 1
+
+    def _prevent_self_trade(self, taker: Order, maker: Order, level: PriceLevel, events: list[Event]) -> Order | None:
+        # Apply the taker's STP mode to one self-match; returns the next maker to look at.
+        mode = taker.stp
+        nxt = maker.next
+        if mode is STP_CANCEL_NEWEST:
+            self._finish(taker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
+            return maker
+        if mode is STP_CANCEL_OLDEST or mode is STP_CANCEL_BOTH:
+            level.remove(maker)
+            self._finish(maker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
+            self._changed = True
+            if mode is STP_CANCEL_BOTH:
+                self._finish(taker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
+            return nxt
+        # decrement: both lose the smaller remaining quantity; an order left with none expires
+        cut = taker.leaves if taker.leaves < maker.leaves else maker.leaves
+        self._changed = True
+        level.quantity -= cut
+        maker.quantity -= cut
+        maker.leaves -= cut
+        taker.quantity -= cut
+        taker.leaves -= cut
+        if maker.leaves == 0:
+            level.remove(maker)
+            self._finish(maker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
+        else:
+            events.append(self._snapshot(Restated, maker))
+            nxt = maker
+        if taker.leaves == 0:
+            self._finish(taker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
+        else:
+            events.append(self._snapshot(Restated, taker))
+        return nxt
+
+    def _fok_fillable(self, order: Order) -> bool:
+        # Decide before any fill whether ``order`` can fill completely now: walk the levels it
+        # may trade with in priority order, counting what it would really get. Own orders under
+        # ``cancel_oldest`` are passed over; under any other STP mode but ``none`` they stop it.
+        opposite = self.asks if order.side is BUY else self.bids
+        limit = order.price
+        need = order.leaves
+        budget = order.budget
+        scale = self.spec.quote_per_tick_lot
+        rate = order.fees.taker if order.fees is not None else 0
+        check_stp = order.stp is not STP_NONE
+        for level in opposite.levels.values():
+            price = level.price
+            if limit is not None and (price > limit if order.side is BUY else price < limit):
+                return False
+            for maker in level:
+                if check_stp and maker.account == order.account:
+                    if order.stp is STP_CANCEL_OLDEST:
+                        continue
+                    return False
+                qty = need if need < maker.leaves else maker.leaves
+                if budget is not None:
+                    notional = price * qty * scale
+                    cost = notional + (fee_amount(notional, rate) if rate else 0)
+                    if cost > budget:
+                        return False
+                    budget -= cost
+                need -= qty
+                if need == 0:
+                    return True
+        return False
+
+    # -- BOOK MAINTENANCE ----------------------------------------------------------------------
+
+    def _rest(self, order: Order) -> None:
+        # Put a live limit remainder at the back of its level.
+        side = self.bids if order.side is BUY else self.asks
+        price = order.price
+        assert price is not None
+        key = price * side.sign
+        levels = side.levels
+        level = levels.get(key)
+        if level is None:
+            level = levels[key] = PriceLevel(price)
+        order.price = level.price  # share the level's int object
+        level.append(order)
+        self._add_open(order)
+        self._changed = True
+
+    def _add_open(self, order: Order) -> None:
+        self._orders[order.order_id] = order
+        by_account = self._by_account.get(order.account)
+        if by_account is None:
+            by_account = self._by_account[order.account] = {}
+        by_account[order.order_id] = order
+
+    def _level_of(self, order: Order) -> PriceLevel:
+        side = self.bids if order.side is BUY else self.asks
+        assert order.price is not None
+        level: PriceLevel = side.levels[order.price * side.sign]
+        return level
+
+    def _unrest(self, order: Order, level: PriceLevel) -> None:
+        # Take a resting order out of its level (dropping the level when it empties).
+        level.remove(order)
+        if not level.count:
+            side = self.bids if order.side is BUY else self.asks
+            del side.levels[level.price * side.sign]
+        self._changed = True
+
+    def _set_quantity(self, order: Order, new_qty: int, level: PriceLevel | None) -> None:
+        # Set a new total quantity; leaves follow (new total minus filled), and so does the level.
+        new_leaves = new_qty - order.filled
+        if level is not None:
+            level.quantity += new_leaves - order.leaves
+            if new_leaves != order.leaves:
+                self._changed = True
+        order.quantity = new_qty
+        order.leaves = new_leaves
+
+    def _end(self, order: Order, status: OrderStatus, events: list[Event], reason: Reason) -> None:
+        # End an open order that is resting or waiting for its trigger.
+        if order.order_id in self.stops:
+            self.stops.remove(order)
+        else:
+            self._unrest(order, self._level_of(order))
+        self._finish(order, status, events, reason)
+
+    def _finish(self, order: Order, status: OrderStatus, events: list[Event] | None, reason: Reason | None) -> None:
+        # Record that ``order`` is done; emit its closing event unless the trade said it all.
+        order.status = status
+        if status is not FILLED:
+            order.leaves = 0
+        oid = order.order_id
+        if self._orders.pop(oid, None) is not None:
+            by_account = self._by_account[order.account]
+            del by_account[oid]
+            if not by_account:
+                del self._by_account[order.account]
+        if events is not None:
+            cls = Canceled if status is CANCELED else Expired
+            events.append(cls(order, order.quantity, 0, order.filled, order.notional, status, reason))
+        if self._done_history:
+            self._done[oid] = order
+            done_ids = self._done_ids
+            done_ids.append(oid)
+            if len(done_ids) > self._done_history:
+                del self._done[done_ids.popleft()]
+
+    @staticmethod
+    def _snapshot(cls: type[Restated] | type[Triggered], order: Order) -> Any:
+        return cls(order, order.quantity, order.leaves, order.filled, order.notional, order.status)
+
+    def _replaced(self, order: Order, kept: bool, previous_cid: str | None) -> Replaced:
+        return Replaced(
+            order, order.quantity, order.leaves, order.filled, order.notional, order.status, kept, previous_cid
+        )
+
+    # -- STOP TRIGGERS -------------------------------------------------------------------------
+
+    def _run_triggers(self, events: list[Event]) -> None:
+        # Release stops whose condition the last trade price now meets, in trigger order, and
+        # run each as an aggressor; trades they make may trigger more (a cascade), which join
+        # the back of the queue. Ends when no stop's condition holds.
+        if not self.stops:
+            return
+        queue: deque[Order] = deque()
+        self.stops.pop_triggered(self.last_trade_price, queue)
+        while queue:
+            order = queue.popleft()
+            events.append(Triggered(order, order.quantity, order.leaves, order.filled, order.notional,
+                                    order.status, self.last_trade_price or 0))
+            self._orders.pop(order.order_id)
+            del self._by_account[order.account][order.order_id]
+            if not self._by_account[order.account]:
+                del self._by_account[order.account]
+            self._execute(order, events)
+            self.stops.pop_triggered(self.last_trade_price, queue)
+
+    # -- PUBLICATION ---------------------------------------------------------------------------
+
+    def _publish_changes(self, events: list[Event]) -> None:
+        # Close a command: when the visible book changed, bump the update sequence and report
+        # depth, and the BBO too when it moved.
+        if not self._changed:
+            return
+        self._changed = False
+        self.update_seq += 1
+        bbo = self.bbo()
+        if bbo != self._bbo:
+            self._bbo = bbo
+            events.append(BboChanged(self.update_seq, *bbo))
+        events.append(DepthChanged(self.update_seq))
+
+    # -- INTEGRITY, DIGEST, SNAPSHOT -----------------------------------------------------------
+
+    def resting_orders(self) -> Iterator[Order]:
+        """Yield resting orders in priority order: bids best first, then asks best first."""
+        for side in (self.bids, self.asks):
+            for level in side.levels.values():
+                yield from level
+
+    def check_invariants(self) -> None:
+        """Raise AssertionError if any structural invariant is broken. O(n); for tests."""
+        bid, ask = self.bids.best(), self.asks.best()
+        assert bid is None or ask is None or bid.price < ask.price, f"crossed book {bid.price}/{ask.price}"
+        seen = 0
+        for side in (self.bids, self.asks):
+            previous_key = None
+            for key, level in side.levels.items():
+                assert key == level.price * side.sign, "level key does not match its price"
+                assert previous_key is None or key > previous_key
+                previous_key = key
+                total = count = 0
+                prev = None
+                for order in level:
+                    assert order.prev is prev, "broken queue link"
+                    assert order.side is side.side and order.price == level.price
+                    assert order.leaves > 0, f"order {order.order_id} rests with no quantity"
+                    assert order.leaves == order.quantity - order.filled
+                    assert order.status is NEW or order.status is PARTIALLY_FILLED
+                    assert self._orders.get(order.order_id) is order, "resting order not indexed"
+                    total += order.leaves
+                    count += 1
+                    prev = order
+                assert level.tail is prev
+                assert count > 0, "empty level left in the book"
+                assert level.count == count and level.quantity == total, "level aggregate is wrong"
+                seen += count
+        stops = self.stops.check_invariants()
+        assert seen + stops == len(self._orders), "order index has entries not in the book"
+        indexed = sum(len(orders) for orders in self._by_account.values())
+        assert indexed == len(self._orders), "account index disagrees with the order index"
+
+    def state_digest(self) -> str:
+        """Return a digest of the book's state that two equal books share, however built.
+
+        Covers every resting order in priority order with its remaining and filled quantities,
+        the untriggered stops in trigger order, the last trade price and the update sequence.
+        """
+        h = hashlib.blake2b(digest_size=16)
+        for row in self._canonical_rows():
+            h.update(repr(row).encode())
+        return h.hexdigest()
+
+    def _canonical_rows(self) -> Iterator[tuple[object, ...]]:
+        yield ("book", self.spec.symbol, self.last_trade_price, self.update_seq)
+        for order in self.resting_orders():
+            yield _order_row(order)
+        for order in self.stops.orders():
+            yield _order_row(order)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the book as plain data (lists, ints, strs) that :meth:`restore` rebuilds exactly."""
+        return {
+            "symbol": self.spec.symbol,
+            "last_trade_price": self.last_trade_price,
+            "update_seq": self.update_seq,
+            "resting": [_order_to_data(o) for o in self.resting_orders()],
+            "stops": [_order_to_data(o) for o in self.stops.orders()],
+            "done": [_order_to_data(self._done[oid]) for oid in self._done_ids],
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        spec: SymbolSpec,
+        data: dict[str, Any],
+        trade_ids: IdSequence | None = None,
+        *,
+        done_history: int = DEFAULT_DONE_HISTORY,
+        fee_lookup: Any = None,
+    ) -> OrderBook:
+        """Rebuild a book from :meth:`snapshot` data, with identical priority and counters.
+
+        ``fee_lookup`` maps a ``(maker, taker)`` rate pair back to a shared FeeRates object.
+        """
+        book = cls(spec, trade_ids, done_history=done_history)
+        for row in data["resting"]:
+            book._rest(_order_from_data(row, fee_lookup))
+        for row in data["stops"]:
+            order = _order_from_data(row, fee_lookup)
+            book._add_open(order)
+            book.stops.add(order)
+        for row in data["done"]:
+            order = _order_from_data(row, fee_lookup)
+            book._done[order.order_id] = order
+            book._done_ids.append(order.order_id)
+        book.last_trade_price = data["last_trade_price"]
+        book.update_seq = data["update_seq"]
+        book._changed = False
+        book._bbo = book.bbo()
+        return book
+
+
+def _order_row(order: Order) -> tuple[object, ...]:
+    return (
+        order.order_id,
+        order.account,
+        order.side.value,
+        order.order_type.value,
+        order.price,
+        order.stop_price,
+        order.quantity,
+        order.leaves,
+        order.filled,
+        order.notional,
+        order.status.value,
+        order.stp.value,
+        order.post_only,
+        order.client_order_id,
+        None if order.fees is None else (order.fees.maker, order.fees.taker),
+        order.budget,
+    )
+
+
+def _order_to_data(order: Order) -> list[object]:
+    return list(_order_row(order))
+
+
+def _order_from_data(row: list[Any], fee_lookup: Any) -> Order:
+    from tradingapp.engine.fees import FeeRates
+
+    (oid, account, side, otype, price, stop, qty, leaves, filled, notional, status, stp, post_only, cid, fees,
+     budget) = row
+    rates = None
+    if fees is not None:
+        rates = fee_lookup(tuple(fees)) if fee_lookup is not None else FeeRates(*fees)
+    order = Order(
+        oid,
+        account,
+        Side(side),
+        OrderType(otype),
+        price,
+        qty,
+        stop_price=stop,
+        stp=SelfTradePrevention(stp),
+        post_only=post_only,
+        client_order_id=cid,
+        fees=rates,
+        budget=budget,
+    )
+    order.leaves = leaves
+    order.filled = filled
+    order.notional = notional
+    order.status = OrderStatus(status)
+    return order

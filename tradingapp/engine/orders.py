@@ -1,0 +1,88 @@
+"""The order record the book keeps: one small ``__slots__`` object per live order.
+
+Memory matters (a venue holds millions of resting orders), so an order has no ``__dict__`` and
+shares what it can: ``price`` is the same int object as its level's key, enums are singletons, and
+a fresh order's ``leaves`` is its ``quantity`` object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from tradingapp.engine.fees import FeeRates
+from tradingapp.engine.types import OrderStatus, OrderType, SelfTradePrevention, Side
+
+
+class Order:
+    """An order as the book tracks it.
+
+    ``quantity`` is the total ordered (FIX OrderQty), ``filled`` the cumulative executed quantity
+    (CumQty) and ``leaves`` what is still open (LeavesQty); while the order is open
+    ``leaves == quantity - filled``. ``notional`` is the sum of ``price * qty`` over its fills in
+    tick-lots, so the average price is ``notional / filled`` ticks. ``budget`` caps what a buy
+    without a limit price may spend, in quote units including the taker fee (None: no cap).
+    ``prev``/``next`` link the order into its price level's queue.
+    """
+
+    __slots__ = (
+        "order_id",
+        "account",
+        "side",
+        "order_type",
+        "price",
+        "stop_price",
+        "quantity",
+        "leaves",
+        "filled",
+        "notional",
+        "status",
+        "stp",
+        "post_only",
+        "client_order_id",
+        "fees",
+        "budget",
+        "prev",
+        "next",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        account: Hashable,
+        side: Side,
+        order_type: OrderType,
+        price: int | None,
+        quantity: int,
+        *,
+        stop_price: int | None = None,
+        stp: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+        fees: FeeRates | None = None,
+        budget: int | None = None,
+    ) -> None:
+        self.order_id = order_id
+        self.account = account
+        self.side = side
+        self.order_type = order_type
+        self.price = price
+        self.stop_price = stop_price
+        self.quantity = quantity
+        self.leaves = quantity
+        self.filled = 0
+        self.notional = 0
+        self.status = OrderStatus.NEW
+        self.stp = stp
+        self.post_only = post_only
+        self.client_order_id = client_order_id
+        self.fees = fees
+        self.budget = budget
+        # queue links, owned by the PriceLevel the order rests in (None when not resting)
+        self.prev: Order | None = None
+        self.next: Order | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Order(id={self.order_id}, {self.side.value} {self.order_type.value} "
+            f"{self.leaves}/{self.quantity} @ {self.price}, {self.status.value})"
+        )
