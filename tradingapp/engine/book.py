@@ -416,7 +416,6 @@ class OrderBook:
         scale = self.spec.quote_per_tick_lot
         taker_rate = taker.fees.taker if taker.fees is not None else 0
         next_trade_id = self.trade_ids.next_id
-        aggressor = taker.side
         last_price = None
         while levels:
             key, level = levels.peekitem(0)
@@ -458,20 +457,16 @@ class OrderBook:
                         next_trade_id(),
                         price,
                         qty,
-                        aggressor,
                         maker,
                         taker,
                         maker_fee,
                         taker_fee,
-                        notional,
                         maker.leaves,
                         maker.filled,
                         maker.notional,
-                        maker.status,
                         taker.leaves,
                         taker.filled,
                         taker.notional,
-                        taker.status,
                     )
                 )
                 last_price = price

@@ -95,25 +95,40 @@ class CancelRejected:
 
 @attrs.define(slots=True)
 class Trade:
-    """One fill between a resting maker and an incoming taker, at the maker's price."""
+    """One fill between a resting maker and an incoming taker, at the maker's price.
+
+    ``*_leaves``, ``*_filled`` and ``*_notional`` are each order's state right after this fill
+    (``notional`` in tick-lots, for the average price); fees are in quote units.
+    """
 
     trade_id: int
     price: int
     quantity: int
-    aggressor_side: Side
     maker: Order
     taker: Order
     maker_fee: int
     taker_fee: int
-    notional: int  # quote units
     maker_leaves: int
     maker_filled: int
     maker_notional: int
-    maker_status: OrderStatus
     taker_leaves: int
     taker_filled: int
     taker_notional: int
-    taker_status: OrderStatus
+
+    @property
+    def aggressor_side(self) -> Side:
+        """The taker's side."""
+        return self.taker.side
+
+    @property
+    def maker_status(self) -> OrderStatus:
+        """The maker's status right after this fill."""
+        return OrderStatus.PARTIALLY_FILLED if self.maker_leaves else OrderStatus.FILLED
+
+    @property
+    def taker_status(self) -> OrderStatus:
+        """The taker's status right after this fill."""
+        return OrderStatus.PARTIALLY_FILLED if self.taker_leaves else OrderStatus.FILLED
 
 
 @attrs.define(slots=True)

@@ -9,7 +9,13 @@ from __future__ import annotations
 from enum import Enum
 
 
-class Side(Enum):
+class _FastEnum(Enum):
+    # Members are singletons compared with ``is``; hashing by identity (C speed) instead of
+    # Enum's Python-level ``hash(self._name_)`` makes set and dict lookups on them cheap.
+    __hash__ = object.__hash__
+
+
+class Side(_FastEnum):
     """Which way an order trades."""
 
     BUY = "buy"
@@ -21,7 +27,7 @@ class Side(Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(Enum):
+class OrderType(_FastEnum):
     """What an order does on arrival and whether it may rest.
 
     Stop and take-profit types wait outside the book until the last trade price reaches their
@@ -61,7 +67,7 @@ _NEEDS_PRICE = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_
 _RESTING = _NEEDS_PRICE
 
 
-class OrderStatus(Enum):
+class OrderStatus(_FastEnum):
     """An order's current state (FIX OrdStatus); the last four are terminal."""
 
     NEW = "new"
@@ -77,7 +83,7 @@ class OrderStatus(Enum):
         return self is OrderStatus.NEW or self is OrderStatus.PARTIALLY_FILLED
 
 
-class SelfTradePrevention(Enum):
+class SelfTradePrevention(_FastEnum):
     """What happens when an incoming order would trade with a resting order of its own account.
 
     The incoming (taker) order's mode decides, as at Coinbase and Binance:
