@@ -2,7 +2,7 @@
 
 Layout
     Each side is a ``SortedDict`` from a signed price key to a :class:`PriceLevel` (asks keyed by
-    ``price``, bids by ``-price``), so the best level of either side is ``peekitem(0)`` and one
+    ``price``, bids by ``-price``), so the best level of either side is the first (and is cached) and one
     matching loop serves both sides. A level is a FIFO linked through the orders. ``_orders``
     indexes every open order by id (resting and untriggered stops), ``_by_account`` by account.
     Untriggered stop and take-profit orders wait in a :class:`StopBook`, outside the visible book.
@@ -82,30 +82,53 @@ STP_DECREMENT = SelfTradePrevention.DECREMENT
 # Order types whose unfilled remainder rests, and types that take no limit price once live.
 _RESTING_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 _MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+_CONDITIONAL_TYPES = frozenset(
+    {OrderType.STOP_LOSS, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT}
+)
+LIMIT = OrderType.LIMIT
+FOK = OrderType.FOK
 
 #: Done orders remembered for status queries and duplicate-id checks, per book.
 DEFAULT_DONE_HISTORY = 10_000
 
 
 class BookSide:
-    """The price levels of one side, best first under the signed key."""
+    """The price levels of one side, best first under the signed key, with the best level cached."""
 
-    __slots__ = ("side", "sign", "levels")
+    __slots__ = ("side", "sign", "levels", "best")
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self.sign = -1 if side is BUY else 1
         self.levels: SortedDict = SortedDict()
+        self.best: PriceLevel | None = None
 
-    def best(self) -> PriceLevel | None:
-        """Return the best level, or None when the side is empty. O(1)."""
+    def level_at(self, price: int) -> PriceLevel:
+        """Return the level at ``price``, creating it when missing. O(1), or O(log L) to create."""
+        key = price * self.sign
+        level: PriceLevel | None = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = PriceLevel(price)
+            best = self.best
+            if best is None or key < best.price * self.sign:
+                self.best = level
+        return level
+
+    def get(self, price: int) -> PriceLevel:
+        """Return the existing level at ``price``. O(1)."""
+        level: PriceLevel = self.levels[price * self.sign]
+        return level
+
+    def drop(self, level: PriceLevel) -> None:
+        """Remove an emptied level. O(log L)."""
         levels = self.levels
-        return levels.peekitem(0)[1] if levels else None
+        del levels[level.price * self.sign]
+        if level is self.best:
+            self.best = levels.peekitem(0)[1] if levels else None
 
     def top(self, n: int) -> list[tuple[int, int]]:
         """Return up to ``n`` levels as ``(price, quantity)``, best first. O(n)."""
-        levels = self.levels
-        return [(level.price, level.quantity) for level in levels.values()[:n]]
+        return [(level.price, level.quantity) for level in self.levels.values()[:n]]
 
 
 class OrderBook:
@@ -137,8 +160,8 @@ class OrderBook:
 
     def bbo(self) -> tuple[int | None, int, int | None, int]:
         """Return ``(bid_price, bid_qty, ask_price, ask_qty)``; an empty side is ``(None, 0)``. O(1)."""
-        bid = self.bids.best()
-        ask = self.asks.best()
+        bid = self.bids.best
+        ask = self.asks.best
         return (
             None if bid is None else bid.price,
             0 if bid is None else bid.quantity,
@@ -186,12 +209,12 @@ class OrderBook:
             cmd.order_type,
             cmd.price,
             cmd.quantity,
-            stop_price=cmd.stop_price,
-            stp=cmd.stp,
-            post_only=cmd.post_only,
-            client_order_id=cmd.client_order_id,
-            fees=cmd.fees,
-            budget=cmd.budget,
+            cmd.stop_price,
+            cmd.stp,
+            cmd.post_only,
+            cmd.client_order_id,
+            cmd.fees,
+            cmd.budget,
         )
         events: list[Event] = []
         problem = self._check_new(order)
@@ -201,13 +224,15 @@ class OrderBook:
             events.append(Rejected(order, order.quantity, 0, 0, 0, REJECTED, problem[0], problem[1]))
             return events
         events.append(Accepted(order, order.quantity, order.leaves, 0, 0, NEW))
-        if order.order_type.is_conditional:
+        if order.order_type in _CONDITIONAL_TYPES:
             self._add_open(order)
             self.stops.add(order)
             return events
         self._execute(order, events)
-        self._run_triggers(events)
-        self._publish_changes(events)
+        if self.stops.ids:
+            self._run_triggers(events)
+        if self._changed:
+            self._publish_changes(events)
         return events
 
     def cancel(self, cmd: Cancel) -> list[Event]:
@@ -249,7 +274,7 @@ class OrderBook:
         new_price = order.price if cmd.price is None else cmd.price
         if cmd.budget is not None:
             order.budget = cmd.budget
-        if order.order_id in self.stops:
+        if order.order_id in self.stops.ids:
             new_stop = order.stop_price if cmd.stop_price is None else cmd.stop_price
             keep = new_stop == order.stop_price and new_qty <= order.quantity
             if not keep:
@@ -271,7 +296,8 @@ class OrderBook:
             order.price = new_price
             events.append(self._replaced(order, False, previous_cid))
             self._execute(order, events)
-            self._run_triggers(events)
+            if self.stops.ids:
+                self._run_triggers(events)
         self._publish_changes(events)
         return events
 
@@ -305,9 +331,9 @@ class OrderBook:
             return Reason.INVALID_PRICE, "price must be a positive whole number of ticks"
         if price is not None and price * qty < spec.min_notional_tick_lots:
             return Reason.NOTIONAL_BELOW_MINIMUM, "order value is below the symbol's minimum notional"
-        if order.post_only and otype is not OrderType.LIMIT:
+        if order.post_only and otype is not LIMIT:
             return Reason.INVALID_ORDER_TYPE, "post_only applies to limit orders only"
-        if otype.is_conditional:
+        if otype in _CONDITIONAL_TYPES:
             stop = order.stop_price
             if stop is None:
                 return Reason.MISSING_STOP_PRICE, f"{otype.value} orders need a stop_price"
@@ -346,7 +372,7 @@ class OrderBook:
         new_price = order.price if cmd.price is None else cmd.price
         if new_price is not None and new_price * new_qty < spec.min_notional_tick_lots:
             return Reason.NOTIONAL_BELOW_MINIMUM, "order value is below the symbol's minimum notional"
-        in_stops = order.order_id in self.stops
+        in_stops = order.order_id in self.stops.ids
         if cmd.stop_price is not None:
             if not in_stops:
                 return Reason.REPLACE_NOT_ALLOWED, "only an untriggered stop order has a stop_price to change"
@@ -361,7 +387,7 @@ class OrderBook:
 
     def _crosses(self, side: Side, price: int | None) -> bool:
         # Would an order on ``side`` at ``price`` (None: any price) trade with the book now?
-        best = (self.asks if side is BUY else self.bids).best()
+        best = (self.asks if side is BUY else self.bids).best
         if best is None:
             return False
         if price is None:
@@ -388,7 +414,7 @@ class OrderBook:
     def _execute(self, order: Order, events: list[Event]) -> None:
         # Run ``order`` as the aggressor, then rest, finish or expire what is left of it.
         otype = order.order_type
-        if otype is OrderType.FOK and not self._fok_fillable(order):
+        if otype is FOK and not self._fok_fillable(order):
             self._finish(order, EXPIRED, events, Reason.FOK_NOT_FILLABLE)
             return
         self._match(order, events)
@@ -407,9 +433,12 @@ class OrderBook:
         # Trade ``taker`` against the opposite side in price-time order until it is filled,
         # reaches its limit, meets a self-trade stop, or runs out of budget or liquidity.
         opposite = self.asks if taker.side is BUY else self.bids
-        levels = opposite.levels
+        sign = opposite.sign
         limit = taker.price
-        limit_key = None if limit is None else limit * opposite.sign
+        limit_key = None if limit is None else limit * sign
+        best = opposite.best
+        if best is None or (limit_key is not None and best.price * sign > limit_key):
+            return  # nothing to trade with (the common case for a passive limit order)
         stp = taker.stp
         check_stp = stp is not STP_NONE
         account = taker.account
@@ -417,11 +446,13 @@ class OrderBook:
         taker_rate = taker.fees.taker if taker.fees is not None else 0
         next_trade_id = self.trade_ids.next_id
         last_price = None
-        while levels:
-            key, level = levels.peekitem(0)
-            if limit_key is not None and key > limit_key:
+        while True:
+            level = opposite.best
+            if level is None:
                 break
             price = level.price
+            if limit_key is not None and price * sign > limit_key:
+                break
             maker = level.head
             while maker is not None:
                 if check_stp and maker.account == account:
@@ -472,14 +503,21 @@ class OrderBook:
                 last_price = price
                 if maker.leaves:
                     break  # the taker is filled; the maker keeps its place
+                # the maker is filled: unlink it from the front of its level and retire it
                 nxt = maker.next
-                level.remove(maker)
-                self._finish(maker, FILLED, None, None)
+                level.head = nxt
+                if nxt is None:
+                    level.tail = None
+                else:
+                    nxt.prev = None
+                maker.next = None
+                level.count -= 1
+                self._retire(maker)
                 maker = nxt
                 if not taker.leaves:
                     break
             if not level.count:
-                del levels[key]
+                opposite.drop(level)
             if not taker.leaves or taker.status is EXPIRED or maker is not None:
                 break
         if last_price is not None:
@@ -490,7 +528,7 @@ class OrderBook:
 
     def _blocked_by_budget(self, taker: Order) -> bool:
         # True when a budgeted taker stopped because it cannot pay for one more lot at the best price.
-        best = (self.asks if taker.side is BUY else self.bids).best()
+        best = (self.asks if taker.side is BUY else self.bids).best
         if best is None or taker.budget is None:
             return False
         rate = taker.fees.taker if taker.fees is not None else 0
@@ -576,14 +614,8 @@ class OrderBook:
 
     def _rest(self, order: Order) -> None:
         # Put a live limit remainder at the back of its level.
-        side = self.bids if order.side is BUY else self.asks
-        price = order.price
-        assert price is not None
-        key = price * side.sign
-        levels = side.levels
-        level = levels.get(key)
-        if level is None:
-            level = levels[key] = PriceLevel(price)
+        assert order.price is not None
+        level = (self.bids if order.side is BUY else self.asks).level_at(order.price)
         order.price = level.price  # share the level's int object
         level.append(order)
         self._add_open(order)
@@ -597,17 +629,14 @@ class OrderBook:
         by_account[order.order_id] = order
 
     def _level_of(self, order: Order) -> PriceLevel:
-        side = self.bids if order.side is BUY else self.asks
         assert order.price is not None
-        level: PriceLevel = side.levels[order.price * side.sign]
-        return level
+        return (self.bids if order.side is BUY else self.asks).get(order.price)
 
     def _unrest(self, order: Order, level: PriceLevel) -> None:
         # Take a resting order out of its level (dropping the level when it empties).
         level.remove(order)
         if not level.count:
-            side = self.bids if order.side is BUY else self.asks
-            del side.levels[level.price * side.sign]
+            (self.bids if order.side is BUY else self.asks).drop(level)
         self._changed = True
 
     def _set_quantity(self, order: Order, new_qty: int, level: PriceLevel | None) -> None:
@@ -622,7 +651,7 @@ class OrderBook:
 
     def _end(self, order: Order, status: OrderStatus, events: list[Event], reason: Reason) -> None:
         # End an open order that is resting or waiting for its trigger.
-        if order.order_id in self.stops:
+        if order.order_id in self.stops.ids:
             self.stops.remove(order)
         else:
             self._unrest(order, self._level_of(order))
@@ -633,15 +662,19 @@ class OrderBook:
         order.status = status
         if status is not FILLED:
             order.leaves = 0
+        if events is not None:
+            cls = Canceled if status is CANCELED else Expired
+            events.append(cls(order, order.quantity, 0, order.filled, order.notional, status, reason))
+        self._retire(order)
+
+    def _retire(self, order: Order) -> None:
+        # Drop a done order from the open indexes and remember it in the bounded history.
         oid = order.order_id
         if self._orders.pop(oid, None) is not None:
             by_account = self._by_account[order.account]
             del by_account[oid]
             if not by_account:
                 del self._by_account[order.account]
-        if events is not None:
-            cls = Canceled if status is CANCELED else Expired
-            events.append(cls(order, order.quantity, 0, order.filled, order.notional, status, reason))
         if self._done_history:
             self._done[oid] = order
             done_ids = self._done_ids
@@ -664,8 +697,6 @@ class OrderBook:
         # Release stops whose condition the last trade price now meets, in trigger order, and
         # run each as an aggressor; trades they make may trigger more (a cascade), which join
         # the back of the queue. Ends when no stop's condition holds.
-        if not self.stops:
-            return
         queue: deque[Order] = deque()
         self.stops.pop_triggered(self.last_trade_price, queue)
         while queue:
@@ -688,7 +719,14 @@ class OrderBook:
             return
         self._changed = False
         self.update_seq += 1
-        bbo = self.bbo()
+        bid = self.bids.best
+        ask = self.asks.best
+        bbo = (
+            None if bid is None else bid.price,
+            0 if bid is None else bid.quantity,
+            None if ask is None else ask.price,
+            0 if ask is None else ask.quantity,
+        )
         if bbo != self._bbo:
             self._bbo = bbo
             events.append(BboChanged(self.update_seq, *bbo))
@@ -704,7 +742,9 @@ class OrderBook:
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any structural invariant is broken. O(n); for tests."""
-        bid, ask = self.bids.best(), self.asks.best()
+        bid, ask = self.bids.best, self.asks.best
+        for side in (self.bids, self.asks):
+            assert side.best is (side.levels.peekitem(0)[1] if side.levels else None), "stale best level"
         assert bid is None or ask is None or bid.price < ask.price, f"crossed book {bid.price}/{ask.price}"
         seen = 0
         for side in (self.bids, self.asks):

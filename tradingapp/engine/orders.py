@@ -53,7 +53,6 @@ class Order:
         order_type: OrderType,
         price: int | None,
         quantity: int,
-        *,
         stop_price: int | None = None,
         stp: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST,
         post_only: bool = False,

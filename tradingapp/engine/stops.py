@@ -36,18 +36,16 @@ def triggers_on_rise(order: Order) -> bool:
 class StopBook:
     """Untriggered conditional orders of one symbol, in trigger order."""
 
-    __slots__ = ("_rises", "_falls", "_ids")
+    __slots__ = ("_rises", "_falls", "ids")
 
     def __init__(self) -> None:
         self._rises: SortedDict = SortedDict()
         self._falls: SortedDict = SortedDict()
-        self._ids: set[int] = set()
+        #: ids of the waiting orders; read-only for callers (a plain set so tests are C-fast)
+        self.ids: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, order_id: int) -> bool:
-        return order_id in self._ids
+        return len(self.ids)
 
     def _slot(self, order: Order) -> tuple[SortedDict, int]:
         assert order.stop_price is not None
@@ -62,7 +60,7 @@ class StopBook:
         if bucket is None:
             bucket = tree[key] = {}
         bucket[order.order_id] = order
-        self._ids.add(order.order_id)
+        self.ids.add(order.order_id)
 
     def remove(self, order: Order) -> None:
         """Stop holding ``order`` (cancel, or before a change of its stop price)."""
@@ -71,7 +69,7 @@ class StopBook:
         del bucket[order.order_id]
         if not bucket:
             del tree[key]
-        self._ids.discard(order.order_id)
+        self.ids.discard(order.order_id)
 
     @staticmethod
     def would_trigger(order: Order, last_price: int | None, stop_price: int | None = None) -> bool:
@@ -84,13 +82,13 @@ class StopBook:
 
     def pop_triggered(self, last_price: int | None, queue: deque[Order]) -> None:
         """Move every order whose condition ``last_price`` meets onto ``queue``, in trigger order."""
-        if last_price is None or not self._ids:
+        if last_price is None or not self.ids:
             return
         for tree, limit in ((self._rises, last_price), (self._falls, -last_price)):
             while tree and tree.peekitem(0)[0] <= limit:
                 _, bucket = tree.popitem(0)
                 for order in bucket.values():
-                    self._ids.discard(order.order_id)
+                    self.ids.discard(order.order_id)
                     queue.append(order)
 
     def orders(self) -> Iterator[Order]:
@@ -108,8 +106,8 @@ class StopBook:
                 for order in bucket.values():
                     assert triggers_on_rise(order) is rises
                     assert key == (order.stop_price if rises else -order.stop_price)
-                    assert order.order_id in self._ids
+                    assert order.order_id in self.ids
                     assert order.leaves == order.quantity - order.filled > 0
                     count += 1
-        assert count == len(self._ids), "stop id set disagrees with the stop trees"
+        assert count == len(self.ids), "stop id set disagrees with the stop trees"
         return count
