@@ -4,7 +4,8 @@ Layout
     Each side is a ``SortedDict`` from a signed price key to a :class:`PriceLevel` (asks keyed by
     ``price``, bids by ``-price``), so the best level of either side is the first (and is cached) and one
     matching loop serves both sides. A level is a FIFO linked through the orders. ``_orders``
-    indexes every open order by id (resting and untriggered stops), ``_by_account`` by account.
+    indexes every open order by id (resting and untriggered stops). There is no per-account index:
+    the engine's risk actor keeps one, and a second here would cost every add and fill.
     Untriggered stop and take-profit orders wait in a :class:`StopBook`, outside the visible book.
 
 Ordering invariant
@@ -88,6 +89,9 @@ _CONDITIONAL_TYPES = frozenset(
 LIMIT = OrderType.LIMIT
 FOK = OrderType.FOK
 
+#: Builds a NamedTuple event from a tuple of its fields without the Python-level ``__new__``.
+new_event = tuple.__new__
+
 #: Done orders remembered for status queries and duplicate-id checks, per book.
 DEFAULT_DONE_HISTORY = 10_000
 
@@ -147,7 +151,6 @@ class OrderBook:
         self.asks = BookSide(SELL)
         self.stops = StopBook()
         self._orders: dict[int, Order] = {}
-        self._by_account: dict[Hashable, dict[int, Order]] = {}
         self._done: dict[int, Order] = {}
         self._done_ids: deque[int] = deque()
         self._done_history = done_history
@@ -155,6 +158,9 @@ class OrderBook:
         self.update_seq = 0
         self._bbo: tuple[int | None, int, int | None, int] = (None, 0, None, 0)
         self._changed = False
+        self._filtered = bool(
+            spec.min_quantity > 1 or spec.max_quantity is not None or spec.min_notional_tick_lots
+        )
 
     # -- QUERIES -------------------------------------------------------------------------------
 
@@ -179,8 +185,12 @@ class OrderBook:
         return order if order is not None else self._done.get(order_id)
 
     def open_orders(self, account: Hashable) -> list[Order]:
-        """Return ``account``'s open orders (resting and untriggered) in arrival order."""
-        return list(self._by_account.get(account, {}).values())
+        """Return ``account``'s open orders (resting and untriggered stops) by ascending id.
+
+        O(n) over the book's open orders: queries and cancel-all are rare next to adds and fills,
+        which pay nothing for them this way.
+        """
+        return sorted((o for o in self._orders.values() if o.account == account), key=_order_id)
 
     def __len__(self) -> int:
         """Return the number of open orders (resting plus untriggered)."""
@@ -223,9 +233,9 @@ class OrderBook:
             order.leaves = 0
             events.append(Rejected(order, order.quantity, 0, 0, 0, REJECTED, problem[0], problem[1]))
             return events
-        events.append(Accepted(order, order.quantity, order.leaves, 0, 0, NEW))
+        events.append(new_event(Accepted, (order, order.quantity, order.leaves, 0, 0, NEW)))
         if order.order_type in _CONDITIONAL_TYPES:
-            self._add_open(order)
+            self._orders[order.order_id] = order
             self.stops.add(order)
             return events
         self._execute(order, events)
@@ -237,10 +247,8 @@ class OrderBook:
 
     def cancel(self, cmd: Cancel) -> list[Event]:
         """Cancel one open order of ``cmd.account``."""
-        order = self._owned_open(cmd.order_id, cmd.account)
+        order = self._owned_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)
         if type(order) is CancelRejected:
-            order.response_to = "cancel"
-            order.client_order_id = cmd.client_order_id
             return [order]
         events: list[Event] = []
         self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
@@ -257,10 +265,8 @@ class OrderBook:
 
     def replace(self, cmd: Replace) -> list[Event]:
         """Amend an open order (see the module docstring for when priority is kept)."""
-        found = self._owned_open(cmd.order_id, cmd.account)
+        found = self._owned_open(cmd.order_id, cmd.account, "replace", cmd.client_order_id)
         if type(found) is CancelRejected:
-            found.response_to = "replace"
-            found.client_order_id = cmd.client_order_id
             return [found]
         order: Order = found
         problem = self._check_replace(order, cmd)
@@ -304,50 +310,71 @@ class OrderBook:
     # -- VALIDATION ----------------------------------------------------------------------------
 
     def _check_new(self, order: Order) -> tuple[Reason, str] | None:
-        # Returns why a new order is refused, or None; the checks are the ones the book owns.
-        spec = self.spec
-        otype = order.order_type
+        # Returns why a new order is refused, or None; the checks are the ones the book owns,
+        # ordered so that a plain limit order passes with a dozen cheap tests.
+        oid = order.order_id
+        if oid in self._orders or oid in self._done:
+            return Reason.DUPLICATE_ORDER_ID, f"order id {oid} is already in use"
         qty = order.quantity
-        if order.order_id in self._orders or order.order_id in self._done:
-            return Reason.DUPLICATE_ORDER_ID, f"order id {order.order_id} is already in use"
         if type(qty) is not int or qty <= 0 or qty > MAX_UNITS:
             return Reason.INVALID_QUANTITY, "quantity must be a positive whole number of lots"
+        otype = order.order_type
+        price = order.price
+        if price is not None:
+            if type(price) is not int or price <= 0 or price > MAX_UNITS:
+                return Reason.INVALID_PRICE, "price must be a positive whole number of ticks"
+            if otype in _MARKET_TYPES:
+                return Reason.INVALID_PRICE, f"{otype.value} orders take no limit price"
+        elif otype in _RESTING_TYPES:
+            return Reason.MISSING_PRICE, f"{otype.value} orders need a price"
+        if self._filtered:
+            problem = self._check_size(qty, price)
+            if problem is not None:
+                return problem
+        if otype in _CONDITIONAL_TYPES or order.stop_price is not None:
+            problem = self._check_stop(order)
+            if problem is not None:
+                return problem
+        if order.post_only:
+            if otype is not LIMIT:
+                return Reason.INVALID_ORDER_TYPE, "post_only applies to limit orders only"
+            if self._crosses(order.side, price):
+                return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity"
+        return None
+
+    def _check_size(self, qty: int, price: int | None) -> tuple[Reason, str] | None:
+        # The symbol's quantity and notional filters (skipped when none is configured).
+        spec = self.spec
         if qty < spec.min_quantity:
-            return Reason.QUANTITY_BELOW_MINIMUM, (
-                f"quantity is below the minimum {spec.format_quantity(spec.min_quantity)}"
+            return (
+                Reason.QUANTITY_BELOW_MINIMUM,
+                f"quantity is below the minimum {spec.format_quantity(spec.min_quantity)}",
             )
         if spec.max_quantity is not None and qty > spec.max_quantity:
-            return Reason.QUANTITY_ABOVE_MAXIMUM, (
-                f"quantity is above the maximum {spec.format_quantity(spec.max_quantity)}"
+            return (
+                Reason.QUANTITY_ABOVE_MAXIMUM,
+                f"quantity is above the maximum {spec.format_quantity(spec.max_quantity)}",
             )
-        price = order.price
-        if otype in _MARKET_TYPES:
-            if price is not None:
-                return Reason.INVALID_PRICE, f"{otype.value} orders take no limit price"
-        elif price is None:
-            if otype in _RESTING_TYPES:
-                return Reason.MISSING_PRICE, f"{otype.value} orders need a price"
-        elif type(price) is not int or price <= 0 or price > MAX_UNITS:
-            return Reason.INVALID_PRICE, "price must be a positive whole number of ticks"
         if price is not None and price * qty < spec.min_notional_tick_lots:
             return Reason.NOTIONAL_BELOW_MINIMUM, "order value is below the symbol's minimum notional"
-        if order.post_only and otype is not LIMIT:
-            return Reason.INVALID_ORDER_TYPE, "post_only applies to limit orders only"
-        if otype in _CONDITIONAL_TYPES:
-            stop = order.stop_price
-            if stop is None:
-                return Reason.MISSING_STOP_PRICE, f"{otype.value} orders need a stop_price"
-            if type(stop) is not int or stop <= 0 or stop > MAX_UNITS:
-                return Reason.INVALID_PRICE, "stop_price must be a positive whole number of ticks"
-            if self.stops.would_trigger(order, self.last_trade_price):
-                return Reason.WOULD_TRIGGER_IMMEDIATELY, (
-                    f"stop_price {spec.format_price(stop)} is already reached "
-                    f"(last trade {spec.format_price(self.last_trade_price)})"
-                )
-        elif order.stop_price is not None:
+        return None
+
+    def _check_stop(self, order: Order) -> tuple[Reason, str] | None:
+        # A stop price exactly where one belongs, valid, and not already reached.
+        otype = order.order_type
+        stop = order.stop_price
+        if otype not in _CONDITIONAL_TYPES:
             return Reason.INVALID_PRICE, f"{otype.value} orders take no stop_price"
-        if order.post_only and self._crosses(order.side, price):
-            return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity"
+        if stop is None:
+            return Reason.MISSING_STOP_PRICE, f"{otype.value} orders need a stop_price"
+        if type(stop) is not int or stop <= 0 or stop > MAX_UNITS:
+            return Reason.INVALID_PRICE, "stop_price must be a positive whole number of ticks"
+        if self.stops.would_trigger(order, self.last_trade_price):
+            spec = self.spec
+            return Reason.WOULD_TRIGGER_IMMEDIATELY, (
+                f"stop_price {spec.format_price(stop)} is already reached "
+                f"(last trade {spec.format_price(self.last_trade_price)})"
+            )
         return None
 
     def _check_replace(self, order: Order, cmd: Replace) -> tuple[Reason, str] | None:
@@ -360,18 +387,16 @@ class OrderBook:
             return Reason.QUANTITY_NOT_ABOVE_FILLED, (
                 f"new quantity must exceed the filled quantity {spec.format_quantity(order.filled)}"
             )
-        if spec.max_quantity is not None and new_qty > spec.max_quantity:
-            return Reason.QUANTITY_ABOVE_MAXIMUM, "quantity is above the symbol's maximum"
-        if new_qty < spec.min_quantity:
-            return Reason.QUANTITY_BELOW_MINIMUM, "quantity is below the symbol's minimum"
         if cmd.price is not None:
             if order.price is None:
                 return Reason.REPLACE_NOT_ALLOWED, f"{order.order_type.value} orders have no price to change"
             if type(cmd.price) is not int or cmd.price <= 0 or cmd.price > MAX_UNITS:
                 return Reason.INVALID_PRICE, "price must be a positive whole number of ticks"
         new_price = order.price if cmd.price is None else cmd.price
-        if new_price is not None and new_price * new_qty < spec.min_notional_tick_lots:
-            return Reason.NOTIONAL_BELOW_MINIMUM, "order value is below the symbol's minimum notional"
+        if self._filtered:
+            problem = self._check_size(new_qty, new_price)
+            if problem is not None:
+                return problem
         in_stops = order.order_id in self.stops.ids
         if cmd.stop_price is not None:
             if not in_stops:
@@ -394,17 +419,23 @@ class OrderBook:
             return True
         return best.price <= price if side is BUY else best.price >= price
 
-    def _owned_open(self, order_id: int, account: Hashable) -> Order | CancelRejected:
+    def _owned_open(
+        self, order_id: int, account: Hashable, response_to: str, client_order_id: str | None
+    ) -> Order | CancelRejected:
         # Another account's order looks exactly like an unknown one, so ids leak nothing.
         order = self._orders.get(order_id)
         if order is not None and order.account == account:
             return order
         done = self._done.get(order_id)
         if order is None and done is not None and done.account == account:
+            text = f"order {order_id} is {done.status.value}"
             return CancelRejected(
-                order_id, account, done, Reason.ORDER_NOT_OPEN, f"order {order_id} is {done.status.value}", ""
+                order_id, account, done, Reason.ORDER_NOT_OPEN, text, response_to, client_order_id
             )
-        return CancelRejected(order_id, account, None, Reason.UNKNOWN_ORDER, f"unknown order {order_id}", "")
+        text = f"unknown order {order_id}"
+        return CancelRejected(
+            order_id, account, None, Reason.UNKNOWN_ORDER, text, response_to, client_order_id
+        )
 
     def _replace_reject(self, cmd: Replace, order: Order, reason: Reason, text: str) -> CancelRejected:
         return CancelRejected(cmd.order_id, cmd.account, order, reason, text, "replace", cmd.client_order_id)
@@ -472,7 +503,11 @@ class OrderBook:
                         taker_fee = fee_amount(notional, taker_rate) if taker_rate else 0
                     taker.budget -= notional + taker_fee
                 maker_fees = maker.fees
-                maker_fee = fee_amount(notional, maker_fees.maker) if maker_fees is not None and maker_fees.maker else 0
+                maker_fee = (
+                    fee_amount(notional, maker_fees.maker)
+                    if maker_fees is not None and maker_fees.maker
+                    else 0
+                )
                 tick_notional = price * qty
                 maker.leaves -= qty
                 maker.filled += qty
@@ -484,20 +519,23 @@ class OrderBook:
                 maker.status = PARTIALLY_FILLED if maker.leaves else FILLED
                 taker.status = PARTIALLY_FILLED if taker.leaves else FILLED
                 events.append(
-                    Trade(
-                        next_trade_id(),
-                        price,
-                        qty,
-                        maker,
-                        taker,
-                        maker_fee,
-                        taker_fee,
-                        maker.leaves,
-                        maker.filled,
-                        maker.notional,
-                        taker.leaves,
-                        taker.filled,
-                        taker.notional,
+                    new_event(
+                        Trade,
+                        (
+                            next_trade_id(),
+                            price,
+                            qty,
+                            maker,
+                            taker,
+                            maker_fee,
+                            taker_fee,
+                            maker.leaves,
+                            maker.filled,
+                            maker.notional,
+                            taker.leaves,
+                            taker.filled,
+                            taker.notional,
+                        ),
                     )
                 )
                 last_price = price
@@ -523,7 +561,12 @@ class OrderBook:
         if last_price is not None:
             self.last_trade_price = last_price
             self._changed = True
-        if taker.leaves and taker.budget is not None and taker.status is not EXPIRED and self._blocked_by_budget(taker):
+        if (
+            taker.leaves
+            and taker.budget is not None
+            and taker.status is not EXPIRED
+            and self._blocked_by_budget(taker)
+        ):
             self._finish(taker, EXPIRED, events, Reason.BUDGET_EXHAUSTED)
 
     def _blocked_by_budget(self, taker: Order) -> bool:
@@ -544,7 +587,9 @@ class OrderBook:
                 return qty
             qty += 1
 
-    def _prevent_self_trade(self, taker: Order, maker: Order, level: PriceLevel, events: list[Event]) -> Order | None:
+    def _prevent_self_trade(
+        self, taker: Order, maker: Order, level: PriceLevel, events: list[Event]
+    ) -> Order | None:
         # Apply the taker's STP mode to one self-match; returns the next maker to look at.
         mode = taker.stp
         nxt = maker.next
@@ -618,15 +663,8 @@ class OrderBook:
         level = (self.bids if order.side is BUY else self.asks).level_at(order.price)
         order.price = level.price  # share the level's int object
         level.append(order)
-        self._add_open(order)
-        self._changed = True
-
-    def _add_open(self, order: Order) -> None:
         self._orders[order.order_id] = order
-        by_account = self._by_account.get(order.account)
-        if by_account is None:
-            by_account = self._by_account[order.account] = {}
-        by_account[order.order_id] = order
+        self._changed = True
 
     def _level_of(self, order: Order) -> PriceLevel:
         assert order.price is not None
@@ -657,7 +695,9 @@ class OrderBook:
             self._unrest(order, self._level_of(order))
         self._finish(order, status, events, reason)
 
-    def _finish(self, order: Order, status: OrderStatus, events: list[Event] | None, reason: Reason | None) -> None:
+    def _finish(
+        self, order: Order, status: OrderStatus, events: list[Event] | None, reason: Reason | None
+    ) -> None:
         # Record that ``order`` is done; emit its closing event unless the trade said it all.
         order.status = status
         if status is not FILLED:
@@ -670,11 +710,7 @@ class OrderBook:
     def _retire(self, order: Order) -> None:
         # Drop a done order from the open indexes and remember it in the bounded history.
         oid = order.order_id
-        if self._orders.pop(oid, None) is not None:
-            by_account = self._by_account[order.account]
-            del by_account[oid]
-            if not by_account:
-                del self._by_account[order.account]
+        self._orders.pop(oid, None)
         if self._done_history:
             self._done[oid] = order
             done_ids = self._done_ids
@@ -688,7 +724,14 @@ class OrderBook:
 
     def _replaced(self, order: Order, kept: bool, previous_cid: str | None) -> Replaced:
         return Replaced(
-            order, order.quantity, order.leaves, order.filled, order.notional, order.status, kept, previous_cid
+            order,
+            order.quantity,
+            order.leaves,
+            order.filled,
+            order.notional,
+            order.status,
+            kept,
+            previous_cid,
         )
 
     # -- STOP TRIGGERS -------------------------------------------------------------------------
@@ -701,12 +744,18 @@ class OrderBook:
         self.stops.pop_triggered(self.last_trade_price, queue)
         while queue:
             order = queue.popleft()
-            events.append(Triggered(order, order.quantity, order.leaves, order.filled, order.notional,
-                                    order.status, self.last_trade_price or 0))
+            events.append(
+                Triggered(
+                    order,
+                    order.quantity,
+                    order.leaves,
+                    order.filled,
+                    order.notional,
+                    order.status,
+                    self.last_trade_price or 0,
+                )
+            )
             self._orders.pop(order.order_id)
-            del self._by_account[order.account][order.order_id]
-            if not self._by_account[order.account]:
-                del self._by_account[order.account]
             self._execute(order, events)
             self.stops.pop_triggered(self.last_trade_price, queue)
 
@@ -729,8 +778,8 @@ class OrderBook:
         )
         if bbo != self._bbo:
             self._bbo = bbo
-            events.append(BboChanged(self.update_seq, *bbo))
-        events.append(DepthChanged(self.update_seq))
+            events.append(new_event(BboChanged, (self.update_seq, *bbo)))
+        events.append(new_event(DepthChanged, (self.update_seq,)))
 
     # -- INTEGRITY, DIGEST, SNAPSHOT -----------------------------------------------------------
 
@@ -771,8 +820,6 @@ class OrderBook:
                 seen += count
         stops = self.stops.check_invariants()
         assert seen + stops == len(self._orders), "order index has entries not in the book"
-        indexed = sum(len(orders) for orders in self._by_account.values())
-        assert indexed == len(self._orders), "account index disagrees with the order index"
 
     def state_digest(self) -> str:
         """Return a digest of the book's state that two equal books share, however built.
@@ -822,7 +869,7 @@ class OrderBook:
             book._rest(_order_from_data(row, fee_lookup))
         for row in data["stops"]:
             order = _order_from_data(row, fee_lookup)
-            book._add_open(order)
+            book._orders[order.order_id] = order
             book.stops.add(order)
         for row in data["done"]:
             order = _order_from_data(row, fee_lookup)
@@ -833,6 +880,10 @@ class OrderBook:
         book._changed = False
         book._bbo = book.bbo()
         return book
+
+
+def _order_id(order: Order) -> int:
+    return order.order_id
 
 
 def _order_row(order: Order) -> tuple[object, ...]:
@@ -863,8 +914,24 @@ def _order_to_data(order: Order) -> list[object]:
 def _order_from_data(row: list[Any], fee_lookup: Any) -> Order:
     from tradingapp.engine.fees import FeeRates
 
-    (oid, account, side, otype, price, stop, qty, leaves, filled, notional, status, stp, post_only, cid, fees,
-     budget) = row
+    (
+        oid,
+        account,
+        side,
+        otype,
+        price,
+        stop,
+        qty,
+        leaves,
+        filled,
+        notional,
+        status,
+        stp,
+        post_only,
+        cid,
+        fees,
+        budget,
+    ) = row
     rates = None
     if fees is not None:
         rates = fee_lookup(tuple(fees)) if fee_lookup is not None else FeeRates(*fees)

@@ -3,25 +3,26 @@
 Order events carry a reference to the order (for its fixed fields: id, account, side, type,
 client order id) plus a copy of the fields that change (quantity, leaves, filled, notional,
 status) as they were at that moment, so a report built later from an event says exactly what was
-true when it happened. Events are treated as immutable; they are not frozen because frozen attrs
-classes cost about three times as much to build (measured: 425 ns against 155 ns for four
-fields), and the matching loop builds one per fill.
+true when it happened.
+
+Events are ``NamedTuple`` classes: immutable, read by name, and cheap to build. The matching loop
+builds them with ``tuple.__new__(Trade, (...))``, which skips the Python-level ``__new__`` and
+costs about 110 ns for a thirteen-field trade against 240 ns for a ``__slots__`` class and 300 ns
+for the ordinary NamedTuple call (measured on the development machine, Python 3.11).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-
-import attrs
+from typing import NamedTuple
 
 from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.types import OrderStatus, Side
 
 
-@attrs.define(slots=True)
-class OrderEvent:
-    """Base of the events about one order; the snapshot fields are as of the event."""
+class Accepted(NamedTuple):
+    """The order was accepted (it may trade next, rest, or wait for its trigger)."""
 
     order: Order
     quantity: int
@@ -31,57 +32,81 @@ class OrderEvent:
     status: OrderStatus
 
 
-@attrs.define(slots=True)
-class Accepted(OrderEvent):
-    """The order was accepted (it may trade next, rest, or wait for its trigger)."""
-
-
-@attrs.define(slots=True)
-class Rejected(OrderEvent):
+class Rejected(NamedTuple):
     """The new order was refused by the book; nothing changed."""
 
-    reason: Reason = Reason.INTERNAL_ERROR
-    text: str = ""
+    order: Order
+    quantity: int
+    leaves: int
+    filled: int
+    notional: int
+    status: OrderStatus
+    reason: Reason
+    text: str
 
 
-@attrs.define(slots=True)
-class Canceled(OrderEvent):
+class Canceled(NamedTuple):
     """The order was cancelled on request (one cancel, or cancel-all)."""
 
-    reason: Reason = Reason.CANCELED_BY_USER
+    order: Order
+    quantity: int
+    leaves: int
+    filled: int
+    notional: int
+    status: OrderStatus
+    reason: Reason
 
 
-@attrs.define(slots=True)
-class Expired(OrderEvent):
+class Expired(NamedTuple):
     """The order ended by rule: IOC/FOK/market remainder, self-trade prevention, budget."""
 
-    reason: Reason = Reason.IOC_REMAINDER
+    order: Order
+    quantity: int
+    leaves: int
+    filled: int
+    notional: int
+    status: OrderStatus
+    reason: Reason
 
 
-@attrs.define(slots=True)
-class Replaced(OrderEvent):
+class Replaced(NamedTuple):
     """The order was amended; ``kept_priority`` says whether it kept its queue place."""
 
-    kept_priority: bool = True
-    previous_client_order_id: str | None = None
+    order: Order
+    quantity: int
+    leaves: int
+    filled: int
+    notional: int
+    status: OrderStatus
+    kept_priority: bool
+    previous_client_order_id: str | None
 
 
-@attrs.define(slots=True)
-class Restated(OrderEvent):
-    """The book reduced the order's quantity by self-trade prevention ``decrement``."""
+class Restated(NamedTuple):
+    """Self-trade prevention ``decrement`` reduced the order's quantity (it stays open)."""
 
-    reason: Reason = Reason.SELF_TRADE_PREVENTION
+    order: Order
+    quantity: int
+    leaves: int
+    filled: int
+    notional: int
+    status: OrderStatus
+    reason: Reason
 
 
-@attrs.define(slots=True)
-class Triggered(OrderEvent):
+class Triggered(NamedTuple):
     """A stop or take-profit order's condition was met; it now acts as market or limit."""
 
-    trigger_price: int = 0
+    order: Order
+    quantity: int
+    leaves: int
+    filled: int
+    notional: int
+    status: OrderStatus
+    trigger_price: int
 
 
-@attrs.define(slots=True)
-class CancelRejected:
+class CancelRejected(NamedTuple):
     """A cancel or replace was refused; ``order`` is None when the id is unknown to the account."""
 
     order_id: int
@@ -93,8 +118,7 @@ class CancelRejected:
     client_order_id: str | None = None
 
 
-@attrs.define(slots=True)
-class Trade:
+class Trade(NamedTuple):
     """One fill between a resting maker and an incoming taker, at the maker's price.
 
     ``*_leaves``, ``*_filled`` and ``*_notional`` are each order's state right after this fill
@@ -131,8 +155,7 @@ class Trade:
         return OrderStatus.PARTIALLY_FILLED if self.taker_leaves else OrderStatus.FILLED
 
 
-@attrs.define(slots=True)
-class BboChanged:
+class BboChanged(NamedTuple):
     """Best bid and offer after a command that changed them (None for an empty side)."""
 
     update_seq: int
@@ -142,23 +165,13 @@ class BboChanged:
     ask_quantity: int
 
 
-@attrs.define(slots=True)
-class DepthChanged:
+class DepthChanged(NamedTuple):
     """The visible book changed; ``update_seq`` is the book's new update sequence."""
 
     update_seq: int
 
 
-Event = (
-    Accepted
-    | Rejected
-    | Canceled
-    | Expired
-    | Replaced
-    | Restated
-    | Triggered
-    | CancelRejected
-    | Trade
-    | BboChanged
-    | DepthChanged
-)
+#: The events about one order's lifecycle (all start with ``order`` and its snapshot fields).
+OrderEvent = Accepted | Rejected | Canceled | Expired | Replaced | Restated | Triggered
+
+Event = OrderEvent | CancelRejected | Trade | BboChanged | DepthChanged
