@@ -3,7 +3,8 @@
 The book never reads a clock: ``timestamp`` (nanoseconds since the epoch, stamped by the engine
 when the command was received and written to the journal) is only carried through, so a replay
 of the same commands yields the same events. ``order_id`` values are assigned outside the book by
-the engine's id sequence for the same reason.
+the engine's id sequence for the same reason. ``symbol`` names the book a command is for (the book
+itself ignores it); the risk actor routes by it and the journal records it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class NewOrder:
     fees: FeeRates | None = None
     budget: int | None = None
     timestamp: int = 0
+    symbol: str = ""
 
 
 @attrs.define(slots=True)
@@ -43,6 +45,7 @@ class Cancel:
     account: Hashable
     client_order_id: str | None = None
     timestamp: int = 0
+    symbol: str = ""
 
 
 @attrs.define(slots=True)
@@ -61,6 +64,7 @@ class Replace:
     client_order_id: str | None = None
     budget: int | None = None
     timestamp: int = 0
+    symbol: str = ""
 
 
 @attrs.define(slots=True)
@@ -69,6 +73,7 @@ class CancelAll:
 
     account: Hashable
     timestamp: int = 0
+    symbol: str = ""
 
 
 Command = NewOrder | Cancel | Replace | CancelAll
