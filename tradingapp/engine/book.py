@@ -156,6 +156,7 @@ class OrderBook:
         self._done_history = done_history
         self.last_trade_price: int | None = None
         self.update_seq = 0
+        self.trade_count = 0  # trades printed in this book: the trade feed's sequence
         self._bbo: tuple[int | None, int, int | None, int] = (None, 0, None, 0)
         self._changed = False
         self._filtered = bool(
@@ -539,6 +540,7 @@ class OrderBook:
                     )
                 )
                 last_price = price
+                self.trade_count += 1
                 if maker.leaves:
                     break  # the taker is filled; the maker keeps its place
                 # the maker is filled: unlink it from the front of its level and retire it
@@ -833,7 +835,7 @@ class OrderBook:
         return h.hexdigest()
 
     def _canonical_rows(self) -> Iterator[tuple[object, ...]]:
-        yield ("book", self.spec.symbol, self.last_trade_price, self.update_seq)
+        yield ("book", self.spec.symbol, self.last_trade_price, self.update_seq, self.trade_count)
         for order in self.resting_orders():
             yield _order_row(order)
         for order in self.stops.orders():
@@ -845,6 +847,7 @@ class OrderBook:
             "symbol": self.spec.symbol,
             "last_trade_price": self.last_trade_price,
             "update_seq": self.update_seq,
+            "trade_count": self.trade_count,
             "resting": [_order_to_data(o) for o in self.resting_orders()],
             "stops": [_order_to_data(o) for o in self.stops.orders()],
             "done": [_order_to_data(self._done[oid]) for oid in self._done_ids],
@@ -877,6 +880,7 @@ class OrderBook:
             book._done_ids.append(order.order_id)
         book.last_trade_price = data["last_trade_price"]
         book.update_seq = data["update_seq"]
+        book.trade_count = data["trade_count"]
         book._changed = False
         book._bbo = book.bbo()
         return book

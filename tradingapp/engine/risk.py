@@ -190,6 +190,7 @@ class Risk:
             for asset, amount in acfg.balances.items():
                 account.holding(asset).total = amount
         self.last_prices: dict[str, int] = {}
+        self._fee_rates = {(a.fees.maker, a.fees.taker): a.fees for a in self.accounts.values()}
 
     # -- QUERIES -------------------------------------------------------------------------------
 
@@ -209,6 +210,13 @@ class Risk:
             for asset, holding in account.holdings.items():
                 sums[asset] = sums.get(asset, 0) + holding.total
         return sums
+
+    def fee_rates(self, pair: tuple[int, int]) -> FeeRates:
+        """Return the shared FeeRates object for a ``(maker, taker)`` pair (replay, restore)."""
+        rates = self._fee_rates.get(pair)
+        if rates is None:
+            rates = self._fee_rates[pair] = FeeRates(*pair)
+        return rates
 
     def order_id_for_client_id(self, account: str, client_order_id: str) -> int | None:
         """Return the id of ``account``'s order with this client order id (live, else recent)."""

@@ -1,0 +1,157 @@
+"""The book actor: owns one symbol's :class:`OrderBook` and turns its events into messages.
+
+For each command: apply it to the book, journal that the book took its next command (``B``),
+hand the events to risk for settlement, and queue the execution reports for the owners and the
+market-data update for the feed publisher. After each batch the queued messages go to the outbox
+in one piece, released when the journal has made them durable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tradingapp.actors.base import Actor
+from tradingapp.actors.messages import BookCommand, BookOutput, BookQuery, DepthInterest, MarketUpdate
+from tradingapp.engine.book import OrderBook
+from tradingapp.engine.events import (
+    BboChanged,
+    CancelRejected,
+    DepthChanged,
+    Event,
+    Trade,
+)
+from tradingapp.engine.reasons import Reason
+from tradingapp.outbox import Delivery, Outbox
+from tradingapp.persistence import records as rec
+from tradingapp.reports import (
+    cancel_reject,
+    execution_report,
+    fill_reports,
+    order_state,
+    reject,
+    trade_message,
+)
+
+_QUIET = frozenset({BboChanged, DepthChanged})
+
+
+class BookActor(Actor):
+    """One symbol's book, behind a bounded mailbox."""
+
+    def __init__(
+        self,
+        book: OrderBook,
+        *,
+        capacity: int,
+        journal: Any,
+        outbox: Outbox,
+        risk: Actor,
+        feed: Actor,
+    ) -> None:
+        super().__init__(f"book:{book.spec.symbol}", capacity)
+        self.book = book
+        self.spec = book.spec
+        self.journal = journal
+        self.outbox = outbox
+        self.risk = risk
+        self.feed = feed
+        self.depth_levels = 0
+        self._out: list[Delivery] = []
+        self._step = rec.step_record(rec.BOOK_STEP, book.spec.symbol)
+        self._trades: list[tuple[int, dict[str, Any]]] = []
+        self._bbo: tuple[int | None, int, int | None, int] | None = None
+        self._depth_changed = False
+        self._timestamp = time.time_ns()  # stamps the first snapshot; commands carry their own
+
+    def on_start(self) -> None:
+        # Give the feed publisher the book as it is, so subscribers start from a true picture.
+        self._publish_market(force=True)
+
+    def handle(self, message: Any) -> None:
+        kind = type(message)
+        if kind is BookCommand:
+            self._command(message)
+        elif kind is BookQuery:
+            self._query(message)
+        elif kind is DepthInterest:
+            self.depth_levels = message.levels
+            self._publish_market(force=True)
+        else:
+            raise TypeError(f"book actor got {kind.__name__}")
+
+    def _command(self, message: BookCommand) -> None:
+        command = message.command
+        events = self.book.apply(command)
+        self.journal.append(command.timestamp, self._step)
+        self.risk.mailbox.put_always(BookOutput(self.spec.symbol, events, command))
+        self._timestamp = command.timestamp
+        self._report(events, message)
+
+    def _report(self, events: list[Event], message: BookCommand) -> None:
+        # Build every outbound message the events call for.
+        out = self._out
+        spec = self.spec
+        ts = message.command.timestamp
+        for_account = self.outbox.for_account
+        trade_seq = self.book.trade_count - sum(1 for event in events if type(event) is Trade)
+        for event in events:
+            kind = type(event)
+            if kind is Trade:
+                maker_report, taker_report = fill_reports(spec, event, ts)  # type: ignore[arg-type]
+                out.append(for_account(str(event.maker.account), maker_report))  # type: ignore[union-attr]
+                out.append(for_account(str(event.taker.account), taker_report))  # type: ignore[union-attr]
+                trade_seq += 1
+                self._trades.append((trade_seq, trade_message(spec, event, trade_seq, ts)))  # type: ignore[arg-type]
+            elif kind is BboChanged:
+                self._bbo = event[1:]  # type: ignore[assignment]
+            elif kind is DepthChanged:
+                self._depth_changed = True
+            elif kind is CancelRejected:
+                out.append((message.reply.send, cancel_reject(spec, event, message.request_id)))  # type: ignore[arg-type]
+            else:
+                report = execution_report(spec, event, ts)
+                if message.request_id is not None:
+                    report["request_id"] = message.request_id
+                out.append(for_account(str(event.order.account), report))  # type: ignore[union-attr]
+
+    def _query(self, query: BookQuery) -> None:
+        # Read order states for one account; orders of other accounts look unknown.
+        states = []
+        for order_id in query.order_ids:
+            order = self.book.order(order_id)
+            if order is not None and order.account == query.account:
+                states.append(order_state(self.spec, order))
+        if query.gather is not None:
+            query.gather.add(self.spec.symbol, states, self._out)
+            return
+        if not states:
+            text = f"unknown order {query.order_ids[0] if query.order_ids else ''}"
+            self._out.append((query.reply.send, reject(Reason.UNKNOWN_ORDER, text, "order_status", query.request_id)))
+            return
+        report = {"type": "execution_report", **states[0], "exec_type": "order_status"}
+        if query.request_id is not None:
+            report["request_id"] = query.request_id
+        self._out.append((query.reply.send, report))
+
+    def after_batch(self) -> None:
+        self._publish_market(force=False)
+        if self._out:
+            self.outbox.publish(self._out)
+            self._out = []
+
+    def _publish_market(self, *, force: bool) -> None:
+        # One market-data update per batch: all trades, the latest BBO, the depth if it changed.
+        if not (force or self._trades or self._bbo is not None or self._depth_changed):
+            return
+        book = self.book
+        depth = None
+        if self.depth_levels and (force or self._depth_changed):
+            depth = book.depth(self.depth_levels)
+        bbo = book.bbo() if force else self._bbo
+        update = MarketUpdate(self.spec.symbol, book.update_seq, self._timestamp, bbo, depth, self._trades)
+        self._out.append((self.feed.mailbox.put_always, update))
+        self._trades = []
+        self._bbo = None
+        self._depth_changed = False
+

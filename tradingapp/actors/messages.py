@@ -1,0 +1,147 @@
+"""The messages actors send each other. Each is created once and not changed after it is sent.
+
+Prices are ticks and quantities lots by the time a request leaves its session. ``reply`` is the
+requesting session's delivery handle (see :class:`tradingapp.outbox.Recipient`); ``request_id`` is
+echoed on direct replies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from tradingapp.engine.commands import Cancel, CancelAll, NewOrder, Replace
+from tradingapp.engine.events import Event
+from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
+
+
+@attrs.define(slots=True)
+class NewOrderRequest:
+    """A validated new order from a session, on its way to risk."""
+
+    reply: Any
+    request_id: Any
+    timestamp: int
+    account: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: int
+    price: int | None
+    stop_price: int | None
+    post_only: bool
+    stp: SelfTradePrevention
+    client_order_id: str | None
+
+
+@attrs.define(slots=True)
+class CancelRequest:
+    """Cancel one order, by order id or by its client order id."""
+
+    reply: Any
+    request_id: Any
+    timestamp: int
+    account: str
+    symbol: str | None
+    order_id: int | None
+    orig_client_order_id: str | None
+    client_order_id: str | None
+
+
+@attrs.define(slots=True)
+class ReplaceRequest:
+    """Amend one order (new total quantity, price and/or stop price; None keeps it)."""
+
+    reply: Any
+    request_id: Any
+    timestamp: int
+    account: str
+    symbol: str
+    order_id: int | None
+    orig_client_order_id: str | None
+    client_order_id: str | None
+    quantity: int | None
+    price: int | None
+    stop_price: int | None
+
+
+@attrs.define(slots=True)
+class CancelAllRequest:
+    """Cancel every open order of the account, optionally of one symbol."""
+
+    reply: Any
+    request_id: Any
+    timestamp: int
+    account: str
+    symbol: str | None
+
+
+@attrs.define(slots=True)
+class QueryRequest:
+    """A read: ``order_status``, ``open_orders`` or ``balances``; answered in arrival order."""
+
+    reply: Any
+    request_id: Any
+    kind: str
+    account: str
+    symbol: str | None = None
+    order_id: int | None = None
+    client_order_id: str | None = None
+
+
+EntryRequest = NewOrderRequest | CancelRequest | ReplaceRequest | CancelAllRequest | QueryRequest
+
+
+@attrs.define(slots=True)
+class BookCommand:
+    """Risk to book: apply one command; ``reply``/``request_id`` address the direct answers."""
+
+    command: NewOrder | Cancel | Replace | CancelAll
+    reply: Any
+    request_id: Any
+
+
+@attrs.define(slots=True)
+class BookQuery:
+    """Risk to book: read order states for a session, in order with the commands before it."""
+
+    kind: str  # "order_status" or "open_orders"
+    reply: Any
+    request_id: Any
+    account: str
+    order_ids: list[int]
+    gather: Any = None  # an OpenOrdersGather collecting parts from several books
+
+
+@attrs.define(slots=True)
+class BookOutput:
+    """Book to risk: the events of one command, to settle."""
+
+    symbol: str
+    events: list[Event]
+    command: Any
+
+
+@attrs.define(slots=True)
+class MarketUpdate:
+    """Book to feed publisher (after the journal made it durable): what changed in one command.
+
+    ``depth`` is the top ``levels`` of each side when it changed (None otherwise); ``trades``
+    carries ``(feed seq, message dict)`` pairs in print order.
+    """
+
+    symbol: str
+    update_seq: int
+    timestamp: int
+    bbo: tuple[int | None, int, int | None, int] | None
+    depth: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None
+    trades: list[tuple[int, dict[str, Any]]]
+
+
+@attrs.define(slots=True)
+class DepthInterest:
+    """Feed publisher to book: how many depth levels subscribers want (0: none); answer with a
+    full :class:`MarketUpdate` so new subscribers get a consistent snapshot."""
+
+    levels: int

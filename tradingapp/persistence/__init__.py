@@ -1,0 +1,1 @@
+"""Engine-level persistence: what journal records mean, replay, recovery and snapshots."""

@@ -1,0 +1,235 @@
+"""Wire messages built from engine events: execution reports, trades, BBO, depth.
+
+This is the one place where integers become decimal strings on the way out. Each builder is a
+plain function of an event and the symbol's spec, so reports are as deterministic as the events.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tradingapp.engine.events import (
+    Accepted,
+    Canceled,
+    CancelRejected,
+    Expired,
+    Rejected,
+    Replaced,
+    Restated,
+    Trade,
+    Triggered,
+)
+from tradingapp.engine.numbers import format_scaled
+from tradingapp.engine.orders import Order
+from tradingapp.engine.reasons import Reason
+from tradingapp.engine.symbols import SymbolSpec
+from tradingapp.engine.types import OrderStatus
+
+#: Extra decimal places an average price carries beyond the tick (it is a ratio, rarely on-grid).
+AVG_PRICE_EXTRA_PLACES = 8
+
+_EXEC_TYPE = {
+    Accepted: "new",
+    Rejected: "rejected",
+    Canceled: "canceled",
+    Expired: "expired",
+    Replaced: "replaced",
+    Restated: "restated",
+    Triggered: "triggered",
+}
+
+_last_ts: list[Any] = [None, ""]
+
+
+def iso_timestamp(ns: int) -> str:
+    """Return nanoseconds since the epoch as UTC ISO-8601 with microseconds and ``Z``."""
+    if _last_ts[0] == ns:
+        return str(_last_ts[1])
+    seconds, rest = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    _last_ts[0] = ns
+    _last_ts[1] = text
+    return text
+
+
+def avg_price(spec: SymbolSpec, notional: int, filled: int) -> str:
+    """Return the average fill price ``notional / filled`` ticks as a decimal string.
+
+    Exact when it falls on the tick grid (the common case); otherwise rounded half-even to
+    ``AVG_PRICE_EXTRA_PLACES`` more places than the tick has.
+    """
+    if filled == 0:
+        return spec.price.format(0)
+    grid = spec.price
+    if notional % filled == 0:
+        return grid.format(notional // filled)
+    scale = 10**AVG_PRICE_EXTRA_PLACES
+    num = notional * grid.multiplier * scale
+    quotient, remainder = divmod(num, filled)
+    if remainder * 2 > filled or (remainder * 2 == filled and quotient % 2):
+        quotient += 1
+    return format_scaled(quotient, grid.places + AVG_PRICE_EXTRA_PLACES)
+
+
+def order_fields(spec: SymbolSpec, order: Order) -> dict[str, Any]:
+    """The fixed part of every report about ``order``."""
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "symbol": spec.symbol,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "price": spec.format_price(order.price),
+        "stop_price": spec.format_price(order.stop_price),
+    }
+
+
+def order_state(spec: SymbolSpec, order: Order) -> dict[str, Any]:
+    """Return an order's current state (for ``open_orders`` and ``order_status``)."""
+    state = order_fields(spec, order)
+    state["quantity"] = spec.format_quantity(order.quantity)
+    state["cum_qty"] = spec.format_quantity(order.filled)
+    state["leaves_qty"] = spec.format_quantity(order.leaves)
+    state["avg_price"] = avg_price(spec, order.notional, order.filled)
+    state["order_status"] = order.status.value
+    return state
+
+
+def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, Any]:
+    """Return the execution report for one order event (not a trade; see :func:`fill_reports`)."""
+    kind = type(event)
+    order = event.order
+    report = {"type": "execution_report", **order_fields(spec, order)}
+    report["exec_type"] = _EXEC_TYPE[kind]
+    report["order_status"] = event.status.value
+    report["quantity"] = spec.format_quantity(event.quantity)
+    report["cum_qty"] = spec.format_quantity(event.filled)
+    report["leaves_qty"] = spec.format_quantity(event.leaves)
+    report["avg_price"] = avg_price(spec, event.notional, event.filled)
+    report["timestamp"] = iso_timestamp(timestamp)
+    if kind is Rejected:
+        report["reject_reason"] = event.reason.value
+        report["text"] = event.text
+    elif kind is Canceled or kind is Expired or kind is Restated:
+        report["reason"] = event.reason.value
+    elif kind is Replaced and event.previous_client_order_id != order.client_order_id:
+        report["orig_client_order_id"] = event.previous_client_order_id
+    elif kind is Triggered:
+        report["trigger_price"] = spec.format_price(event.trigger_price)
+    return report
+
+
+def fill_reports(spec: SymbolSpec, trade: Trade, timestamp: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the maker's and the taker's execution reports for one trade."""
+    price = spec.format_price(trade.price)
+    qty = spec.format_quantity(trade.quantity)
+    ts = iso_timestamp(timestamp)
+    out = []
+    for order, leaves, filled, notional, fee, liquidity in (
+        (trade.maker, trade.maker_leaves, trade.maker_filled, trade.maker_notional, trade.maker_fee, "maker"),
+        (trade.taker, trade.taker_leaves, trade.taker_filled, trade.taker_notional, trade.taker_fee, "taker"),
+    ):
+        report = {"type": "execution_report", **order_fields(spec, order)}
+        report["exec_type"] = "trade"
+        report["order_status"] = (OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED).value
+        report["quantity"] = spec.format_quantity(leaves + filled)
+        report["cum_qty"] = spec.format_quantity(filled)
+        report["leaves_qty"] = spec.format_quantity(leaves)
+        report["avg_price"] = avg_price(spec, notional, filled)
+        report["timestamp"] = ts
+        report["trade_id"] = trade.trade_id
+        report["last_price"] = price
+        report["last_qty"] = qty
+        report["liquidity"] = liquidity
+        report["fee"] = format_scaled(fee, spec.quote_places)
+        report["fee_asset"] = spec.quote
+        out.append(report)
+    return out[0], out[1]
+
+
+def trade_message(spec: SymbolSpec, trade: Trade, seq: int, timestamp: int) -> dict[str, Any]:
+    """Return the public trade-feed message for one trade."""
+    return {
+        "type": "trade",
+        "symbol": spec.symbol,
+        "seq": seq,
+        "timestamp": iso_timestamp(timestamp),
+        "trade_id": trade.trade_id,
+        "price": spec.format_price(trade.price),
+        "quantity": spec.format_quantity(trade.quantity),
+        "aggressor_side": trade.taker.side.value,
+        "maker_order_id": trade.maker.order_id,
+        "taker_order_id": trade.taker.order_id,
+        "maker_fee": format_scaled(trade.maker_fee, spec.quote_places),
+        "taker_fee": format_scaled(trade.taker_fee, spec.quote_places),
+        "fee_asset": spec.quote,
+    }
+
+
+def bbo_message(
+    spec: SymbolSpec, seq: int, timestamp: int, bbo: tuple[int | None, int, int | None, int]
+) -> dict[str, Any]:
+    """Return a BBO message; an empty side has null price and quantity."""
+    bid, bid_qty, ask, ask_qty = bbo
+    return {
+        "type": "bbo",
+        "symbol": spec.symbol,
+        "seq": seq,
+        "timestamp": iso_timestamp(timestamp),
+        "bid_price": spec.format_price(bid),
+        "bid_quantity": None if bid is None else spec.format_quantity(bid_qty),
+        "ask_price": spec.format_price(ask),
+        "ask_quantity": None if ask is None else spec.format_quantity(ask_qty),
+    }
+
+
+def depth_message(
+    spec: SymbolSpec,
+    seq: int,
+    timestamp: int,
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+) -> dict[str, Any]:
+    """Return an L2 depth message: ``[price, quantity]`` decimal strings, best first."""
+    fp = spec.price.format
+    fq = spec.quantity.format
+    return {
+        "type": "depth",
+        "symbol": spec.symbol,
+        "seq": seq,
+        "timestamp": iso_timestamp(timestamp),
+        "bids": [[fp(p), fq(q)] for p, q in bids],
+        "asks": [[fp(p), fq(q)] for p, q in asks],
+    }
+
+
+def cancel_reject(
+    spec: SymbolSpec | None, event: CancelRejected, request_id: Any = None
+) -> dict[str, Any]:
+    """Return the cancel-reject message for a refused cancel or replace."""
+    order = event.order
+    message: dict[str, Any] = {
+        "type": "cancel_reject",
+        "order_id": event.order_id,
+        "client_order_id": event.client_order_id,
+        "orig_client_order_id": None if order is None else order.client_order_id,
+        "symbol": None if spec is None else spec.symbol,
+        "reason": event.reason.value,
+        "text": event.text,
+        "response_to": event.response_to,
+        "order_status": None if order is None else order.status.value,
+    }
+    if request_id is not None:
+        message["request_id"] = request_id
+    return message
+
+
+def reject(reason: Reason, text: str, ref_type: str | None = None, request_id: Any = None) -> dict[str, Any]:
+    """Return a session-level reject for a message that is malformed or not allowed."""
+    message: dict[str, Any] = {"type": "reject", "reason": reason.value, "text": text}
+    if ref_type is not None:
+        message["ref_type"] = ref_type
+    if request_id is not None:
+        message["request_id"] = request_id
+    return message
