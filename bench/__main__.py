@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="one timed run, smaller sizes: a smoke run")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per engine and gc mode")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(harness.CLOCKS),
+        default="wall",
+        help="time runs by wall clock (default) or by this process's CPU time (for a shared machine)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every timed run")
     for suite in SUITES.values():
@@ -68,14 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         raise SystemExit("--repeat must be at least 1")
+    harness.set_clock(args.clock)
     names = args.suite or [name for name, suite in SUITES.items() if suite.default]
     machine = harness.machine_info()
     print(
         f"machine: {machine['cpus']} CPUs, {machine['cpu_model']}, {machine['ram']} RAM; "
-        f"{machine['python']}; {machine['os']}; git {machine['git']}"
+        f"{machine['python']}; {machine['os']}; git {machine['git']}; clock {args.clock}"
     )
     status = 0
-    results: dict[str, Any] = {"machine": machine}
+    results: dict[str, Any] = {"machine": machine, "clock": args.clock}
     for name in names:
         print(f"\n== {name} ==")
         code, data = SUITES[name].run(args)

@@ -84,12 +84,13 @@ def replay_ours(commands: list[Command]) -> tuple[float, Outcome]:
     apply = book.apply
     fills: list[Fill] = []
     append = fills.append
-    t0 = time.perf_counter()
+    clock = harness.timer()
+    t0 = clock()
     for command in commands:
         for event in apply(command):
             if type(event) is Trade:
                 append((event.taker.order_id, event.maker.order_id, event.price, event.quantity))
-    seconds = time.perf_counter() - t0
+    seconds = clock() - t0
     return seconds, _outcome(book, fills)
 
 
@@ -97,10 +98,11 @@ def replay_ours_apply_only(commands: list[Command]) -> tuple[float, Outcome]:
     """Apply every command to a fresh book and drop the events (no fill collection)."""
     book = OrderBook(SPEC)
     apply = book.apply
-    t0 = time.perf_counter()
+    clock = harness.timer()
+    t0 = clock()
     for command in commands:
         apply(command)
-    seconds = time.perf_counter() - t0
+    seconds = clock() - t0
     return seconds, _outcome(book, [])
 
 
@@ -109,6 +111,7 @@ OURS = Engine(
     prepare=to_commands,
     replay=replay_ours,
     note="apply() + fills collected from Trade events",
+    role="ours",
 )
 OURS_APPLY_ONLY = Engine(
     name="tradingapp, events dropped",
@@ -116,6 +119,7 @@ OURS_APPLY_ONLY = Engine(
     replay=replay_ours_apply_only,
     note="apply() only; not digest-checked",
     verified=False,
+    role="ours",
 )
 
 # -- latency ------------------------------------------------------------------------------------
@@ -257,7 +261,11 @@ def run_core(
     failures = check_outcomes(results, expected)
     rows = []
     for result in results:
-        row: dict[str, Any] = {"engine": result.engine.name, "note": result.engine.note}
+        row: dict[str, Any] = {
+            "engine": result.engine.name,
+            "note": result.engine.note,
+            "role": result.engine.role,
+        }
         if result.error:
             row["error"] = result.error
         if result.gc_on.seconds:
@@ -270,7 +278,13 @@ def run_core(
         if result.outcome is not None:
             row["outcome"] = result.outcome.as_dict()
         rows.append(row)
-    data: dict[str, Any] = {"ops": n, "op_counts": op_counts(ops), "repeats": repeats, "engines": rows}
+    data: dict[str, Any] = {
+        "ops": n,
+        "op_counts": op_counts(ops),
+        "repeats": repeats,
+        "clock": harness.clock_name(),
+        "engines": rows,
+    }
     data["notes"] = notes
     if latency and not failures:
         commands = to_commands(ops)
@@ -322,14 +336,15 @@ def report(data: dict[str, Any]) -> str:
     lines.append(table(headers, rows))
     lines.append("")
     lines.append(
-        f"{data['ops']:,} ops, {data['repeats']} timed runs per engine and gc mode, interleaved; "
-        "ratios are of the gc-on medians (range: per round)."
+        f"{data['ops']:,} ops, {data['repeats']} timed runs per engine and gc mode, interleaved, "
+        f"{data['clock']} clock; ratios are of the gc-on medians (range: per round)."
     )
     for row in data["engines"]:
         if row.get("note"):
             lines.append(f"- {row['engine']}: {row['note']}")
     for note in data.get("notes", []):
         lines.append(f"- {note}")
+    lines += ["", *targets(data)]
     if "latency_us" in data:
         lines.append("")
         lines.append(
@@ -352,6 +367,30 @@ def report(data: dict[str, Any]) -> str:
         ]
         lines.append(table(["operation", "count", "mean", "p50", "p90", "p99", "p99.9", "max"], lat_rows))
     return "\n".join(lines)
+
+
+#: The issue's throughput targets: at least the minimal book, and 2.5x the fastest PyPI engine.
+FLOOR_TARGET = 1.0
+PYPI_TARGET = 2.5
+
+
+def targets(data: dict[str, Any]) -> list[str]:
+    """Return one line per throughput target: met or missed, and by how much."""
+    lines = []
+    for role, goal, what in (
+        ("floor", FLOOR_TARGET, "the minimal book"),
+        ("pypi", PYPI_TARGET, "the fastest pure-Python PyPI engine"),
+    ):
+        rows = [r for r in data["engines"] if r["role"] == role and "ours_ratio" in r]
+        if not rows:
+            continue
+        best = min(rows, key=lambda r: r["ours_ratio"])  # the fastest peer gives the lowest ratio
+        ratio = best["ours_ratio"]
+        verdict = "met" if ratio >= goal else f"MISSED (needs {goal / ratio:.2f}x our current speed)"
+        lines.append(
+            f"Target: at least {goal:g}x {what} ({best['engine']}): ours is {ratio:.2f}x, {verdict}."
+        )
+    return lines
 
 
 def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:

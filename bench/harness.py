@@ -24,6 +24,28 @@ from typing import Any
 
 from bench.workload import REPO_ROOT, Op, Outcome
 
+#: The clocks a run can be timed with: wall time (the default) or this process's CPU time, which
+#: other processes competing for the cores disturb less (it still counts cache and gc effects).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = ["wall"]
+
+
+def set_clock(name: str) -> None:
+    """Choose the clock every timed loop uses from now on (``wall`` or ``cpu``)."""
+    if name not in CLOCKS:
+        raise ValueError(f"unknown clock {name!r}; choose from {sorted(CLOCKS)}")
+    _clock[0] = name
+
+
+def clock_name() -> str:
+    """Return the name of the clock timed loops use."""
+    return _clock[0]
+
+
+def timer() -> Callable[[], float]:
+    """Return the clock timed loops use (seconds as a float)."""
+    return CLOCKS[_clock[0]]
+
 
 @dataclass
 class Engine:
@@ -39,6 +61,7 @@ class Engine:
     replay: Callable[[Any], tuple[float, Outcome]]
     note: str = ""
     verified: bool = True  # False: the variant does not collect fills, so its outcome is not checked
+    role: str = "pypi"  # "ours", "floor" (the minimal book) or "pypi" (a published engine)
 
 
 @dataclass

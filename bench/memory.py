@@ -10,8 +10,8 @@ Method
     order; then the commands and the returned events are dropped and the heap collected, and
     what is still allocated is the book's: orders, their ids, the id index, levels and the
     sorted containers. Divided by the number of orders, that is the cost of one resting order.
-    Time: a separate, untraced run with the gc enabled times the ``apply`` loop alone (the
-    commands are built beforehand).
+    Time: separate, untraced runs time the ``apply`` loop alone (the commands are built
+    beforehand), once with the cyclic gc enabled (the default) and once with it disabled.
 
     The minimal book of :mod:`bench.minimal_book` is measured the same way, for scale.
 """
@@ -22,11 +22,11 @@ import argparse
 import gc
 import random
 import sys
-import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from bench import harness
 from bench.core import SPEC
 from bench.harness import table
 from bench.minimal_book import MinimalBook
@@ -66,10 +66,11 @@ def _ours_commands(n: int, levels: int) -> list[NewOrder]:
 def _ours_fill(commands: list[NewOrder]) -> tuple[OrderBook, float]:
     book = OrderBook(SPEC)
     apply = book.apply
-    t0 = time.perf_counter()
+    clock = harness.timer()
+    t0 = clock()
     for command in commands:
         apply(command)
-    return book, time.perf_counter() - t0
+    return book, clock() - t0
 
 
 def _minimal_commands(n: int, levels: int) -> list[tuple[int, bool, int, int]]:
@@ -79,10 +80,11 @@ def _minimal_commands(n: int, levels: int) -> list[tuple[int, bool, int, int]]:
 def _minimal_fill(commands: list[tuple[int, bool, int, int]]) -> tuple[MinimalBook, float]:
     book = MinimalBook()
     submit = book.submit
-    t0 = time.perf_counter()
+    clock = harness.timer()
+    t0 = clock()
     for oid, is_buy, price, qty in commands:
         submit(oid, is_buy, price, qty, True)
-    return book, time.perf_counter() - t0
+    return book, clock() - t0
 
 
 def measure(
@@ -107,19 +109,27 @@ def measure(
     del book
     gc.collect()
 
-    commands = build(n, levels)
-    gc.collect()
-    book, seconds = fill(commands)
-    del book, commands
-    gc.collect()
+    seconds = {}
+    for gc_enabled in (True, False):
+        commands = build(n, levels)
+        gc.collect()
+        if not gc_enabled:
+            gc.disable()
+        try:
+            book, seconds[gc_enabled] = fill(commands)
+        finally:
+            gc.enable()
+        del book, commands
+        gc.collect()
     return {
         "orders": n,
         "levels": 2 * levels,
         "book_bytes": book_bytes,
         "bytes_per_order": book_bytes / n,
         "peak_bytes_with_commands": peak - base,
-        "add_seconds": seconds,
-        "adds_per_second": n / seconds,
+        "add_seconds": seconds[True],
+        "adds_per_second": n / seconds[True],
+        "add_seconds_gc_off": seconds[False],
     }
 
 
@@ -155,10 +165,23 @@ def report(data: dict[str, Any]) -> str:
                 f"{r['book_bytes'] / 2**20:,.0f} MiB",
                 f"{r['add_seconds']:.2f} s",
                 f"{r['adds_per_second']:,.0f}",
+                f"{r['add_seconds_gc_off']:.2f} s",
             ]
         )
     lines = [
-        table(["book", "resting orders", "levels", "B/order", "book total", "time to add", "adds/s"], rows),
+        table(
+            [
+                "book",
+                "resting orders",
+                "levels",
+                "B/order",
+                "book total",
+                "time to add",
+                "adds/s",
+                "time to add, gc off",
+            ],
+            rows,
+        ),
         "",
         "Fixed parts of one of our resting orders: "
         + "; ".join(f"{k}: {v} B" for k, v in data["breakdown"].items()),
