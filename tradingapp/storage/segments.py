@@ -1,0 +1,356 @@
+"""Journal segment files: naming, the recovery scan (truncate a damaged tail, refuse anything
+else) and the replay reader.
+
+The journal lives in ``<data_dir>/journal/`` as ``journal-<first_seq:020d>.seg`` files, each an
+18-byte header followed by whole records (formats in :mod:`tradingapp.storage.records`).
+
+Recovery rules (:func:`recover_journal`), applied at the first bad spot in seq order: a record
+that is cut short, has a length outside ``20..max_record_bytes``, a bad CRC, or a seq other than
+the previous one plus one; or a segment header that is torn, corrupt, disagrees with its file name
+or does not continue the previous segment's seq.
+
+* In the **last** segment with **no valid record after it** (a torn write, a zero-filled or
+  garbage tail): truncate the file there, fsync, report the bytes dropped, go on. A bad header
+  there means the segment holds nothing: the file is removed.
+* Anywhere else (a non-final segment, or valid records follow): refuse with
+  :class:`JournalCorruptError` naming the file and byte offset. ``repair=True`` truncates there
+  instead and removes every later segment, and reports it.
+* A header of another format (unknown magic or version) is refused with
+  :class:`JournalFormatError`, repair or not.
+
+:func:`scan_journal` reads a recovered journal strictly: any fault raises.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import structlog
+
+from tradingapp.storage.errors import JournalCorruptError
+from tradingapp.storage.fileops import DEFAULT_FILEOPS, FileOps, remove_file, truncate_file
+from tradingapp.storage.records import (
+    MAX_RECORD_BYTES,
+    MIN_RECORD_LENGTH,
+    RECORD_HEADER,
+    RECORD_OVERHEAD,
+    SEGMENT_HEADER_SIZE,
+    JournalRecord,
+    parse_segment_header,
+    read_record,
+)
+
+log = structlog.get_logger("tradingapp.storage")
+
+SEGMENT_NAME_RE: Final = re.compile(r"^journal-(\d{20})\.seg$")
+REPAIR_HINT: Final = "start with repair=True (--truncate-corrupt) to truncate here and drop everything after"
+RECOVER_HINT: Final = "run recover_journal() first"
+
+_U32 = struct.Struct("<I")
+_U64_AT_8 = struct.Struct("<8xQ")
+_NONZERO = re.compile(rb"[^\x00]")
+_crc32 = zlib.crc32
+
+
+def segment_name(first_seq: int) -> str:
+    """File name of the segment whose first record has ``first_seq``."""
+    return f"journal-{first_seq:020d}.seg"
+
+
+def list_segments(journal_dir: Path) -> list[tuple[int, Path]]:
+    """``(first_seq, path)`` of every segment file, by first_seq (from the names alone)."""
+    journal_dir = Path(journal_dir)
+    if not journal_dir.is_dir():
+        return []
+    found = []
+    for path in journal_dir.iterdir():
+        match = SEGMENT_NAME_RE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    found.sort()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSummary:
+    """A segment as recovery left it."""
+
+    path: Path
+    first_seq: int
+    last_seq: int  # first_seq - 1 when it holds no record
+    size: int
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """One cut made by recovery: ``path`` now ends at ``offset`` (or was removed when 0)."""
+
+    path: Path
+    offset: int
+    bytes_dropped: int
+    reason: str
+    removed_file: bool
+    repair: bool  # True: a mid-log cut made only because repair=True was given
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What :func:`recover_journal` found and did."""
+
+    journal_dir: Path
+    segments: tuple[SegmentSummary, ...]
+    records: int
+    last_seq: int  # seq of the last record (first_seq - 1 of an empty last segment; 0 if none)
+    truncations: tuple[Truncation, ...]
+    removed: tuple[Path, ...]  # segment files removed (torn headers; later segments on repair)
+    warnings: tuple[str, ...]
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the writer must assign next."""
+        return self.last_seq + 1
+
+    @property
+    def first_seq(self) -> int | None:
+        """The first seq the journal holds (None without segments)."""
+        return self.segments[0].first_seq if self.segments else None
+
+    @property
+    def bytes_dropped(self) -> int:
+        return sum(t.bytes_dropped for t in self.truncations)
+
+    @property
+    def clean(self) -> bool:
+        """True when recovery changed nothing."""
+        return not self.truncations and not self.removed
+
+
+def _find_valid_record(data: bytes, start: int, seq_base: int, max_record_bytes: int) -> int | None:
+    """Offset of the first whole, CRC-valid record at or after ``start``, or None.
+
+    A candidate's seq must be at least 1 and at most ``seq_base + 1 + (offset - start) // 24``
+    (no more records than fit in between): a cheap filter before the CRC. Runs of zero bytes
+    are skipped at once (a zero length field is never valid).
+    """
+    size = len(data)
+    view = memoryview(data)
+    unpack_len = _U32.unpack_from
+    unpack_seq = _U64_AT_8.unpack_from
+    p = start
+    last = size - RECORD_OVERHEAD
+    while p <= last:
+        (length,) = unpack_len(data, p)
+        if length == 0:
+            nonzero = _NONZERO.search(data, p + 4)
+            if nonzero is None:
+                return None
+            p = nonzero.start() - 3
+            continue
+        if MIN_RECORD_LENGTH <= length <= max_record_bytes and p + 4 + length <= size:
+            (seq,) = unpack_seq(data, p)
+            if 1 <= seq <= seq_base + 1 + (p - start) // RECORD_OVERHEAD:
+                _, crc, _, _ = RECORD_HEADER.unpack_from(data, p)
+                if _crc32(view[p + 8 : p + 4 + length]) == crc:
+                    return p
+        p += 1
+    return None
+
+
+def recover_journal(
+    journal_dir: Path,
+    *,
+    repair: bool = False,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    fs: FileOps = DEFAULT_FILEOPS,
+) -> RecoveryReport:
+    """Validate every segment in order; cut a damaged tail; refuse mid-log damage.
+
+    Returns a :class:`RecoveryReport`. Raises :class:`JournalCorruptError` for damage that is not
+    a droppable tail (unless ``repair``), :class:`JournalFormatError` for a foreign format. Every
+    truncation and removal is fsynced before this returns; running it again changes nothing.
+    """
+    journal_dir = Path(journal_dir)
+    segments = list_segments(journal_dir)
+    summaries: list[SegmentSummary] = []
+    truncations: list[Truncation] = []
+    removed: list[Path] = []
+    warnings: list[str] = []
+    expected: int | None = None  # seq the next record must have
+    records = 0
+
+    for index, (name_seq, path) in enumerate(segments):
+        is_last = index == len(segments) - 1
+        data = path.read_bytes()
+        size = len(data)
+        fault: tuple[int, str] | None = None
+        header = parse_segment_header(data, path)
+        seq_next = name_seq if expected is None else expected
+        count = 0
+        if isinstance(header, str):
+            fault = (0, header)
+        elif header != name_seq:
+            fault = (0, f"header first_seq {header} does not match the file name")
+        elif expected is not None and header != expected:
+            fault = (0, f"segment starts at seq {header}, expected {expected} (gap between segments)")
+        else:
+            offset = SEGMENT_HEADER_SIZE
+            while offset < size:
+                result = read_record(data, offset, max_record_bytes)
+                if isinstance(result, str):
+                    fault = (offset, result)
+                    break
+                seq, _ts, end = result
+                if seq != seq_next:
+                    fault = (offset, f"seq {seq}, expected {seq_next}")
+                    break
+                seq_next += 1
+                count += 1
+                offset = end
+
+        if fault is None:
+            summaries.append(SegmentSummary(path, name_seq, seq_next - 1, size, count))
+            records += count
+            expected = seq_next
+            continue
+
+        offset, reason = fault
+        follower = None
+        if is_last:
+            base = max(seq_next, name_seq, header if isinstance(header, int) else 0)
+            follower = _find_valid_record(data, offset + 1, base, max_record_bytes)
+        if is_last and follower is None:
+            dropped = size - offset
+            if offset == 0:
+                remove_file(fs, path)
+                removed.append(path)
+                message = f"{path}: removed the last segment ({size} bytes, no records): {reason}"
+            else:
+                truncate_file(fs, path, offset)
+                summaries.append(SegmentSummary(path, name_seq, seq_next - 1, offset, count))
+                records += count
+                expected = seq_next
+                message = (
+                    f"{path}: dropped {dropped} bytes of damaged tail at offset {offset} "
+                    f"after seq {seq_next - 1}: {reason}"
+                )
+            truncations.append(Truncation(path, offset, dropped, reason, offset == 0, repair=False))
+            warnings.append(message)
+            log.warning(
+                "journal_tail_dropped", path=str(path), offset=offset, bytes_dropped=dropped, reason=reason
+            )
+            break
+
+        later = segments[index + 1 :]
+        if follower is not None:
+            where = f"a valid record follows at offset {follower}"
+        else:
+            where = f"{len(later)} later segment(s) follow"
+        if not repair:
+            raise JournalCorruptError(path, offset, f"{reason}; {where}", REPAIR_HINT)
+
+        # Repair: later segments go first (newest first), so an interrupted repair leaves a
+        # journal that is still a prefix and that a second repair finishes.
+        for _, later_path in reversed(later):
+            later_size = later_path.stat().st_size
+            remove_file(fs, later_path)
+            removed.append(later_path)
+            truncations.append(Truncation(later_path, 0, later_size, "after a repaired fault", True, True))
+        dropped = size - offset
+        if offset == 0:
+            remove_file(fs, path)
+            removed.append(path)
+        else:
+            truncate_file(fs, path, offset)
+            summaries.append(SegmentSummary(path, name_seq, seq_next - 1, offset, count))
+            records += count
+            expected = seq_next
+        truncations.append(Truncation(path, offset, dropped, reason, offset == 0, repair=True))
+        total = sum(t.bytes_dropped for t in truncations if t.repair)
+        message = (
+            f"{path}: REPAIR truncated at offset {offset} ({reason}); dropped {total} bytes "
+            f"including {len(later)} later segment(s); the journal now ends at seq "
+            f"{summaries[-1].last_seq if summaries else 0}"
+        )
+        warnings.append(message)
+        log.error("journal_repaired", path=str(path), offset=offset, bytes_dropped=total, reason=reason)
+        break
+
+    last_seq = summaries[-1].last_seq if summaries else 0
+    return RecoveryReport(
+        journal_dir=journal_dir,
+        segments=tuple(summaries),
+        records=records,
+        last_seq=last_seq,
+        truncations=tuple(truncations),
+        removed=tuple(removed),
+        warnings=tuple(warnings),
+    )
+
+
+def scan_journal(
+    journal_dir: Path, after_seq: int = 0, *, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[JournalRecord]:
+    """Yield every record with seq > ``after_seq``, in order, from a recovered journal.
+
+    Strict: any damage raises :class:`JournalCorruptError` (run :func:`recover_journal` first).
+    Segments whose records are all <= ``after_seq`` are not read. Also raises when the journal
+    cannot continue from ``after_seq``: it starts after ``after_seq + 1`` (records missing) or
+    ends before ``after_seq`` (a snapshot newer than the journal). No segments at all yields
+    nothing.
+    """
+    segments = list_segments(Path(journal_dir))
+    if not segments:
+        return
+    start = 0
+    for index in range(1, len(segments)):
+        if segments[index][0] <= after_seq + 1:
+            start = index
+        else:
+            break
+    first_seq, first_path = segments[start]
+    if first_seq > after_seq + 1:
+        needed = after_seq + 1
+        raise JournalCorruptError(
+            first_path, 0, f"the journal starts at seq {first_seq}, but records from {needed} are needed"
+        )
+    expected = first_seq
+    unpack_header = RECORD_HEADER.unpack_from
+    path = first_path
+    for name_seq, path in segments[start:]:
+        data = path.read_bytes()
+        header = parse_segment_header(data, path)
+        if isinstance(header, str):
+            raise JournalCorruptError(path, 0, header, RECOVER_HINT)
+        if header != name_seq or header != expected:
+            raise JournalCorruptError(
+                path, 0, f"segment starts at seq {header}, expected {expected} ({name_seq} by name)"
+            )
+        view = memoryview(data)
+        size = len(data)
+        offset = SEGMENT_HEADER_SIZE
+        while offset < size:
+            if offset + RECORD_OVERHEAD > size:
+                raise JournalCorruptError(path, offset, "truncated record", RECOVER_HINT)
+            length, crc, seq, ts_ns = unpack_header(data, offset)
+            end = offset + 4 + length
+            if length < MIN_RECORD_LENGTH or length > max_record_bytes or end > size:
+                raise JournalCorruptError(path, offset, f"bad or truncated length {length}", RECOVER_HINT)
+            if _crc32(view[offset + 8 : end]) != crc:
+                raise JournalCorruptError(path, offset, "bad crc", RECOVER_HINT)
+            if seq != expected:
+                raise JournalCorruptError(path, offset, f"seq {seq}, expected {expected}", RECOVER_HINT)
+            expected += 1
+            if seq > after_seq:
+                yield JournalRecord(seq, ts_ns, data[offset + RECORD_OVERHEAD : end])
+            offset = end
+    if expected - 1 < after_seq:
+        raise JournalCorruptError(
+            path, path.stat().st_size, f"the journal ends at seq {expected - 1}, before seq {after_seq}"
+        )
