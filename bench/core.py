@@ -127,28 +127,59 @@ OURS_APPLY_ONLY = Engine(
 LATENCY_KINDS = ("limit passive", "limit crossing", "ioc", "market", "fok", "cancel")
 
 
-def latency_pass(ops: list[Op], commands: list[Command]) -> tuple[dict[str, list[int]], Outcome]:
-    """Time every ``apply`` alone (gc enabled) on a fresh book; return ns per kind and the outcome."""
+class GcPauses:
+    """Record how long each cyclic-gc collection takes, per generation, while installed."""
+
+    def __init__(self) -> None:
+        self.ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.ms[info["generation"]].append((time.perf_counter() - self._started) * 1e3)
+
+    def summary(self) -> dict[str, Any]:
+        """Return count, total and longest pause (ms) per generation."""
+        return {
+            f"gen{g}": {"count": len(v), "total_ms": sum(v), "max_ms": max(v, default=0.0)}
+            for g, v in self.ms.items()
+        }
+
+
+def latency_pass(
+    ops: list[Op], commands: list[Command], gc_enabled: bool = True
+) -> tuple[dict[str, list[int]], Outcome, GcPauses]:
+    """Time every ``apply`` alone on a fresh book; return ns per kind, the outcome, the gc pauses."""
     book = OrderBook(SPEC)
     apply = book.apply
     clock = time.perf_counter_ns
     samples: dict[str, list[int]] = {kind: [] for kind in LATENCY_KINDS}
     fills: list[Fill] = []
+    pauses = GcPauses()
     gc.collect()
-    for op, command in zip(ops, commands, strict=True):
-        t0 = clock()
-        events = apply(command)
-        elapsed = clock() - t0
-        traded = False
-        for event in events:
-            if type(event) is Trade:
-                fills.append((event.taker.order_id, event.maker.order_id, event.price, event.quantity))
-                traded = True
-        kind = op["op"]
-        if kind == "limit":
-            kind = "limit crossing" if traded else "limit passive"
-        samples[kind].append(elapsed)
-    return samples, _outcome(book, fills)
+    gc.callbacks.append(pauses)
+    if not gc_enabled:
+        gc.disable()
+    try:
+        for op, command in zip(ops, commands, strict=True):
+            t0 = clock()
+            events = apply(command)
+            elapsed = clock() - t0
+            traded = False
+            for event in events:
+                if type(event) is Trade:
+                    fills.append((event.taker.order_id, event.maker.order_id, event.price, event.quantity))
+                    traded = True
+            kind = op["op"]
+            if kind == "limit":
+                kind = "limit crossing" if traded else "limit passive"
+            samples[kind].append(elapsed)
+    finally:
+        gc.enable()
+        gc.callbacks.remove(pauses)
+    return samples, _outcome(book, fills), pauses
 
 
 def latency_rows(samples: dict[str, list[int]]) -> list[dict[str, Any]]:
@@ -288,11 +319,15 @@ def run_core(
     data["notes"] = notes
     if latency and not failures:
         commands = to_commands(ops)
-        samples, outcome = latency_pass(ops, commands)
-        if ours.outcome is not None and outcome != ours.outcome:
-            failures.append("latency pass")
-            _mismatch("the latency pass", outcome.differences(ours.outcome.as_dict()))
+        samples, outcome, pauses = latency_pass(ops, commands, gc_enabled=True)
+        samples_off, outcome_off, _ = latency_pass(ops, commands, gc_enabled=False)
+        for label, got in (("latency pass", outcome), ("latency pass, gc off", outcome_off)):
+            if ours.outcome is not None and got != ours.outcome:
+                failures.append(label)
+                _mismatch(f"the {label}", got.differences(ours.outcome.as_dict()))
         data["latency_us"] = latency_rows(samples)
+        data["latency_us_gc_off"] = latency_rows(samples_off)
+        data["gc_pauses"] = pauses.summary()
         data["timer_overhead_ns"] = harness.timer_overhead_ns()
     data["failures"] = failures
     return data
@@ -348,24 +383,42 @@ def report(data: dict[str, Any]) -> str:
     if "latency_us" in data:
         lines.append("")
         lines.append(
-            f"Latency of one `apply` (µs, gc on, fresh book; timer pair overhead "
-            f"{data['timer_overhead_ns']:.0f} ns included):"
+            f"Latency of one `apply` in µs on a fresh book, gc on (the last two columns: the same pass "
+            f"with gc off); timer pair overhead {data['timer_overhead_ns']:.0f} ns included:"
         )
         lines.append("")
-        lat_rows = [
-            [
-                r["kind"],
-                f"{r['count']:,}",
-                f"{r['mean']:.2f}",
-                f"{r['p50']:.2f}",
-                f"{r['p90']:.2f}",
-                f"{r['p99']:.2f}",
-                f"{r['p99.9']:.1f}",
-                f"{r['max']:.0f}",
-            ]
-            for r in data["latency_us"]
-        ]
-        lines.append(table(["operation", "count", "mean", "p50", "p90", "p99", "p99.9", "max"], lat_rows))
+        off = {r["kind"]: r for r in data.get("latency_us_gc_off", [])}
+        lat_rows = []
+        for r in data["latency_us"]:
+            o = off.get(r["kind"])
+            lat_rows.append(
+                [
+                    r["kind"],
+                    f"{r['count']:,}",
+                    f"{r['mean']:.2f}",
+                    f"{r['p50']:.2f}",
+                    f"{r['p90']:.2f}",
+                    f"{r['p99']:.2f}",
+                    f"{r['p99.9']:.1f}",
+                    f"{r['max']:,.0f}",
+                    f"{o['p99.9']:.1f}" if o else "-",
+                    f"{o['max']:,.0f}" if o else "-",
+                ]
+            )
+        headers = ["operation", "count", "mean", "p50", "p90", "p99", "p99.9", "max"]
+        headers += ["p99.9 gc off", "max gc off"]
+        lines.append(table(headers, lat_rows))
+        pauses = data.get("gc_pauses")
+        if pauses:
+            lines.append("")
+            lines.append(
+                "Cyclic gc during the gc-on pass: "
+                + "; ".join(
+                    f"{g}: {p['count']} collections, {p['total_ms']:.0f} ms in all, "
+                    f"longest {p['max_ms']:.1f} ms"
+                    for g, p in pauses.items()
+                )
+            )
     return "\n".join(lines)
 
 
