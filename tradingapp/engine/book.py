@@ -542,7 +542,9 @@ class OrderBook:
                 last_price = price
                 self.trade_count += 1
                 if maker.leaves:
-                    break  # the taker is filled; the maker keeps its place
+                    if not taker.leaves:
+                        break  # the taker is filled; the maker keeps its place
+                    continue  # a budget cut this fill short: see whether one more lot is affordable
                 # the maker is filled: unlink it from the front of its level and retire it
                 nxt = maker.next
                 level.head = nxt
@@ -617,12 +619,12 @@ class OrderBook:
             level.remove(maker)
             self._finish(maker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
         else:
-            events.append(self._snapshot(Restated, maker))
+            events.append(_restated(maker))
             nxt = maker
         if taker.leaves == 0:
             self._finish(taker, EXPIRED, events, Reason.SELF_TRADE_PREVENTION)
         else:
-            events.append(self._snapshot(Restated, taker))
+            events.append(_restated(taker))
         return nxt
 
     def _fok_fillable(self, order: Order) -> bool:
@@ -720,10 +722,6 @@ class OrderBook:
             if len(done_ids) > self._done_history:
                 del self._done[done_ids.popleft()]
 
-    @staticmethod
-    def _snapshot(cls: type[Restated] | type[Triggered], order: Order) -> Any:
-        return cls(order, order.quantity, order.leaves, order.filled, order.notional, order.status)
-
     def _replaced(self, order: Order, kept: bool, previous_cid: str | None) -> Replaced:
         return Replaced(
             order,
@@ -742,19 +740,13 @@ class OrderBook:
         # Release stops whose condition the last trade price now meets, in trigger order, and
         # run each as an aggressor; trades they make may trigger more (a cascade), which join
         # the back of the queue. Ends when no stop's condition holds.
-        queue: deque[Order] = deque()
+        queue: deque[tuple[Order, int]] = deque()
         self.stops.pop_triggered(self.last_trade_price, queue)
         while queue:
-            order = queue.popleft()
+            order, trigger_price = queue.popleft()
             events.append(
                 Triggered(
-                    order,
-                    order.quantity,
-                    order.leaves,
-                    order.filled,
-                    order.notional,
-                    order.status,
-                    self.last_trade_price or 0,
+                    order, order.quantity, order.leaves, order.filled, order.notional, order.status, trigger_price
                 )
             )
             self._orders.pop(order.order_id)
@@ -884,6 +876,13 @@ class OrderBook:
         book._changed = False
         book._bbo = book.bbo()
         return book
+
+
+def _restated(order: Order) -> Restated:
+    # Self-trade prevention "decrement" reduced ``order``; it stays open.
+    return Restated(
+        order, order.quantity, order.leaves, order.filled, order.notional, order.status, Reason.SELF_TRADE_PREVENTION
+    )
 
 
 def _order_id(order: Order) -> int:

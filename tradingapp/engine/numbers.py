@@ -22,7 +22,7 @@ MAX_UNITS = 10**15
 #: Longest decimal string accepted; anything longer is not a price or a quantity anyone means.
 MAX_DECIMAL_CHARS = 40
 
-_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_DECIMAL_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\Z")
 
 
 class NumberError(ValueError):

@@ -80,8 +80,9 @@ class StopBook:
         assert stop is not None
         return last_price >= stop if triggers_on_rise(order) else last_price <= stop
 
-    def pop_triggered(self, last_price: int | None, queue: deque[Order]) -> None:
-        """Move every order whose condition ``last_price`` meets onto ``queue``, in trigger order."""
+    def pop_triggered(self, last_price: int | None, queue: deque[tuple[Order, int]]) -> None:
+        """Move every order whose condition ``last_price`` meets onto ``queue`` in trigger order,
+        each with the price that triggered it."""
         if last_price is None or not self.ids:
             return
         for tree, limit in ((self._rises, last_price), (self._falls, -last_price)):
@@ -89,7 +90,7 @@ class StopBook:
                 _, bucket = tree.popitem(0)
                 for order in bucket.values():
                     self.ids.discard(order.order_id)
-                    queue.append(order)
+                    queue.append((order, last_price))
 
     def orders(self) -> Iterator[Order]:
         """Yield the waiting orders: rising triggers then falling ones, each in trigger order."""
