@@ -5,6 +5,39 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tradingapp import logs
+    from tradingapp.config import load_config
+    from tradingapp.server import run, serve
+
+    config = load_config(args.config)
+    data_dir = Path(args.data_dir) if args.data_dir else config.persistence.data_dir
+    logs.configure(data_dir, console=not args.quiet)
+    host = args.host or config.server.host
+    port = config.server.port if args.port is None else args.port
+    code: int = run(serve(config, host, port, data_dir, args.fsync, args.repair))
+    return code
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from tradingapp.audit import print_journal
+
+    return print_journal(Path(args.data_dir), args.config, sys.stdout)
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    from tradingapp.audit import print_accounts
+
+    return print_accounts(Path(args.data_dir), args.config, sys.stdout)
+
+
+def _loadgen(args: argparse.Namespace) -> int:
+    from clients.loadgen import main as loadgen_main
+
+    return loadgen_main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,7 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tradingapp",
         description="TradingApp: a cryptocurrency matching engine (price-time books, msgpack/JSON-lines TCP).",
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the engine")
+    serve.add_argument("--config", help="venue TOML file (default: the embedded demo venue)")
+    serve.add_argument("--data-dir", help="journal, snapshots and logs (default: from the config, ./data)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 7001; 0 picks a free one)")
+    serve.add_argument("--fsync", choices=("always", "batch", "off"), help="journal durability (default batch)")
+    serve.add_argument("--repair", action="store_true", help="truncate the journal at mid-log damage")
+    serve.add_argument("--quiet", action="store_true", help="no console log (the JSON log file is still written)")
+    serve.set_defaults(handler=_serve)
+
+    journal = commands.add_parser("journal", help="print the journal as JSON lines (the audit trail)")
+    journal.add_argument("--data-dir", default="./data")
+    journal.add_argument("--config", help="venue TOML file used by the engine (default: the demo venue)")
+    journal.set_defaults(handler=_journal)
+
+    accounts = commands.add_parser("accounts", help="print every account's balances from a data dir")
+    accounts.add_argument("--data-dir", default="./data")
+    accounts.add_argument("--config", help="venue TOML file used by the engine (default: the demo venue)")
+    accounts.set_defaults(handler=_accounts)
+
+    loadgen = commands.add_parser("loadgen", help="generate order flow against a running engine")
+    from clients.loadgen import add_arguments
+
+    add_arguments(loadgen)
+    loadgen.set_defaults(handler=_loadgen)
     return parser
 
 

@@ -6,7 +6,6 @@ plain function of an event and the symbol's spec, so reports are as deterministi
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tradingapp.engine.events import (
@@ -25,6 +24,7 @@ from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderStatus
+from tradingapp.protocol.schema import format_timestamp
 
 #: Extra decimal places an average price carries beyond the tick (it is a ratio, rarely on-grid).
 AVG_PRICE_EXTRA_PLACES = 8
@@ -38,20 +38,6 @@ _EXEC_TYPE = {
     Restated: "restated",
     Triggered: "triggered",
 }
-
-_last_ts: list[Any] = [None, ""]
-
-
-def iso_timestamp(ns: int) -> str:
-    """Return nanoseconds since the epoch as UTC ISO-8601 with microseconds and ``Z``."""
-    if _last_ts[0] == ns:
-        return str(_last_ts[1])
-    seconds, rest = divmod(ns, 1_000_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
-    _last_ts[0] = ns
-    _last_ts[1] = text
-    return text
-
 
 def avg_price(spec: SymbolSpec, notional: int, filled: int) -> str:
     """Return the average fill price ``notional / filled`` ticks as a decimal string.
@@ -107,7 +93,7 @@ def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, 
     report["cum_qty"] = spec.format_quantity(event.filled)
     report["leaves_qty"] = spec.format_quantity(event.leaves)
     report["avg_price"] = avg_price(spec, event.notional, event.filled)
-    report["timestamp"] = iso_timestamp(timestamp)
+    report["timestamp"] = format_timestamp(timestamp)
     if kind is Rejected:
         report["reject_reason"] = event.reason.value
         report["text"] = event.text
@@ -124,7 +110,7 @@ def fill_reports(spec: SymbolSpec, trade: Trade, timestamp: int) -> tuple[dict[s
     """Return the maker's and the taker's execution reports for one trade."""
     price = spec.format_price(trade.price)
     qty = spec.format_quantity(trade.quantity)
-    ts = iso_timestamp(timestamp)
+    ts = format_timestamp(timestamp)
     out = []
     for order, leaves, filled, notional, fee, liquidity in (
         (trade.maker, trade.maker_leaves, trade.maker_filled, trade.maker_notional, trade.maker_fee, "maker"),
@@ -154,7 +140,7 @@ def trade_message(spec: SymbolSpec, trade: Trade, seq: int, timestamp: int) -> d
         "type": "trade",
         "symbol": spec.symbol,
         "seq": seq,
-        "timestamp": iso_timestamp(timestamp),
+        "timestamp": format_timestamp(timestamp),
         "trade_id": trade.trade_id,
         "price": spec.format_price(trade.price),
         "quantity": spec.format_quantity(trade.quantity),
@@ -176,7 +162,7 @@ def bbo_message(
         "type": "bbo",
         "symbol": spec.symbol,
         "seq": seq,
-        "timestamp": iso_timestamp(timestamp),
+        "timestamp": format_timestamp(timestamp),
         "bid_price": spec.format_price(bid),
         "bid_quantity": None if bid is None else spec.format_quantity(bid_qty),
         "ask_price": spec.format_price(ask),
@@ -198,7 +184,7 @@ def depth_message(
         "type": "depth",
         "symbol": spec.symbol,
         "seq": seq,
-        "timestamp": iso_timestamp(timestamp),
+        "timestamp": format_timestamp(timestamp),
         "bids": [[fp(p), fq(q)] for p, q in bids],
         "asks": [[fp(p), fq(q)] for p, q in asks],
     }
@@ -223,6 +209,37 @@ def cancel_reject(
     if request_id is not None:
         message["request_id"] = request_id
     return message
+
+
+def rejected_order(
+    request: dict[str, Any], reason: Reason, text: str, timestamp: int, request_id: Any = None
+) -> dict[str, Any]:
+    """Return the execution report refusing a new order that never got an order id.
+
+    ``request`` holds the order's fields as the client should see them again (decimal strings).
+    """
+    report: dict[str, Any] = {
+        "type": "execution_report",
+        "order_id": None,
+        "client_order_id": request.get("client_order_id"),
+        "symbol": request.get("symbol"),
+        "side": request.get("side"),
+        "order_type": request.get("order_type"),
+        "exec_type": "rejected",
+        "order_status": "rejected",
+        "price": request.get("price"),
+        "stop_price": request.get("stop_price"),
+        "quantity": request.get("quantity"),
+        "cum_qty": "0",
+        "leaves_qty": "0",
+        "avg_price": "0",
+        "timestamp": format_timestamp(timestamp),
+        "reject_reason": reason.value,
+        "text": text,
+    }
+    if request_id is not None:
+        report["request_id"] = request_id
+    return report
 
 
 def reject(reason: Reason, text: str, ref_type: str | None = None, request_id: Any = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection, Risk
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
-from tradingapp.reports import cancel_reject, iso_timestamp, reject
+from tradingapp.reports import cancel_reject, rejected_order, reject
 
 
 class OpenOrdersGather:
@@ -136,29 +136,17 @@ class RiskActor(Actor):
         self.journal.append(
             request.timestamp, rec.refused_record(request.account, "new_order", refused.reason.value, refused.text)
         )
-        spec = self.risk.specs.get(request.symbol)
-        fmt_price = spec.format_price if spec is not None else str
-        report = {
-            "type": "execution_report",
-            "order_id": None,
+        spec = self.risk.specs[request.symbol]
+        shown = {
             "client_order_id": request.client_order_id,
             "symbol": request.symbol,
             "side": request.side.value,
             "order_type": request.order_type.value,
-            "exec_type": "rejected",
-            "order_status": "rejected",
-            "price": fmt_price(request.price) if request.price is not None else None,
-            "stop_price": fmt_price(request.stop_price) if request.stop_price is not None else None,
-            "quantity": spec.format_quantity(request.quantity) if spec is not None else str(request.quantity),
-            "cum_qty": "0",
-            "leaves_qty": "0",
-            "avg_price": "0",
-            "timestamp": iso_timestamp(request.timestamp),
-            "reject_reason": refused.reason.value,
-            "text": refused.text,
+            "price": spec.format_price(request.price),
+            "stop_price": spec.format_price(request.stop_price),
+            "quantity": spec.format_quantity(request.quantity),
         }
-        if request.request_id is not None:
-            report["request_id"] = request.request_id
+        report = rejected_order(shown, refused.reason, refused.text, request.timestamp, request.request_id)
         self._out.append((request.reply.send, report))
 
     def _resolve(self, request: Any, response_to: str) -> tuple[int, str] | None:

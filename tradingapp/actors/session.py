@@ -1,0 +1,508 @@
+"""The session actor: one per connection, driven by asyncio's ``Protocol`` callbacks.
+
+Inbound: bytes go through the sans-I/O :class:`ServerCodec` (binary frames or JSON lines, chosen
+by the first byte), each message is checked against the schema, and requests are converted to
+ticks and lots with the symbol's rules and sent to the risk actor (order entry) or the feed
+publisher (market data). When the next actor's mailbox is full the session stops reading its
+socket until there is room: nothing is dropped, nothing grows without bound.
+
+Outbound: replies and reports are encoded in the connection's mode and written once per event
+loop iteration. While the client is not reading (the transport asked us to pause writing), BBO
+and depth messages are conflated (only the latest per symbol is kept) and everything else is
+queued up to ``subscriber_queue`` messages; past that, or when writing stays paused longer than
+the write deadline, the client is disconnected with reason ``slow_consumer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import socket
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from tradingapp.actors.base import Mailbox
+from tradingapp.actors.feed import Encoded, Subscribe, Unsubscribe
+from tradingapp.actors.messages import (
+    CancelAllRequest,
+    CancelRequest,
+    NewOrderRequest,
+    QueryRequest,
+    ReplaceRequest,
+)
+from tradingapp.engine.numbers import NumberError
+from tradingapp.engine.reasons import Reason
+from tradingapp.engine.symbols import SymbolSpec
+from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
+from tradingapp.protocol.errors import ProtocolError
+from tradingapp.protocol.framing import Mode, ServerCodec
+from tradingapp.protocol.human import HELP_TEXT
+from tradingapp.reports import rejected_order, reject
+
+if TYPE_CHECKING:
+    from tradingapp.server import Engine
+
+log = structlog.get_logger("tradingapp.session")
+
+#: Seconds a client may stay unread (writing paused) before it is cut off.
+WRITE_DEADLINE = 5.0
+#: Bytes the transport may buffer before it asks us to pause writing.
+WRITE_HIGH_WATER = 1 << 20
+
+_ORDER_ENTRY = frozenset({"new_order", "cancel", "replace", "cancel_all"})
+_NEEDS_LOGON = _ORDER_ENTRY | {"order_status", "open_orders", "balances"}
+
+
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; one order-entry message costs one token."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: int, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Session(asyncio.Protocol):
+    """One client connection (either wire mode)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.config = engine.config
+        server = engine.config.server
+        self.session_id = engine.next_session_id()
+        # human-form client order ids are made unique per connection: "s<session>-h<n>"
+        self.codec = ServerCodec(server.max_frame, id_prefix=f"s{self.session_id}-h")
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self.account: str | None = None
+        self.auth_failures = 0
+        self.received = 0
+        self.closed = False
+        limits = engine.config.limits
+        self.bucket = TokenBucket(limits.max_orders_per_second, limits.burst or 1) if limits.rate_limited else None
+        # inbound work waiting for room in the next actor's mailbox: (mailbox, message)
+        self._pending: deque[tuple[Mailbox, Any]] = deque()
+        self._reading_paused = False
+        # outbound
+        self._wbuf: list[bytes] = []
+        self._flush_scheduled = False
+        self._writing_paused = False
+        self._held: list[bytes] = []
+        self._conflated: dict[tuple[str, str], Encoded] = {}
+        self._queue_cap = server.subscriber_queue
+        self._deadline: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()
+
+    # -- connection lifecycle ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transport is not a subclass
+        self.peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.engine.sessions.add(self)
+        self._idle_timer = self.loop.call_later(self.config.server.logon_timeout, self._idle_check)
+        log.info("session_connected", session_id=self.session_id, peer=str(self.peer))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.engine.sessions.discard(self)
+        if self.account is not None:
+            self.engine.outbox.logged_off(self.account, self)
+        self.engine.feed.mailbox.put_always(Unsubscribe(self, None, None, None, silent=True))
+        for timer in (self._deadline, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._pending.clear()
+        log.info("session_disconnected", session_id=self.session_id, account=self.account, error=str(exc or ""))
+
+    def _idle_check(self) -> None:
+        # A connection that has sent no complete message within the logon timeout is closed.
+        self._idle_timer = None
+        if self.received == 0 and not self.closed:
+            self.close_with(Reason.NOT_LOGGED_IN, "no message received within the logon timeout")
+
+    def close_with(self, reason: Reason, text: str) -> None:
+        """Send a final reject (best effort) and close the connection."""
+        if self.closed or self.transport is None:
+            return
+        self._write_now(self.codec.encode(reject(reason, text)))
+        self.closed = True
+        self.transport.close()
+
+    # -- inbound -----------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        now = time.time_ns()
+        for item in self.codec.feed(data):
+            if type(item) is ProtocolError:
+                log.info("protocol_reject", session_id=self.session_id, reason=item.reason.value, text=item.text)
+                self.send(item.to_message())
+                if item.fatal:
+                    self._flush()
+                    self.closed = True
+                    assert self.transport is not None
+                    self.transport.close()
+                    return
+                continue
+            self.received += 1
+            try:
+                self._dispatch(item, now)
+            except Exception:  # noqa: BLE001 - a bug in one message must not kill the session
+                log.exception("session_message_failed", session_id=self.session_id)
+                self.reply(reject(Reason.INTERNAL_ERROR, "internal error", item.get("type"), item.get("request_id")))
+        self._forward()
+
+    def _forward(self) -> None:
+        # Hand queued requests on while their mailboxes have room; otherwise stop reading.
+        pending = self._pending
+        while pending:
+            mailbox, message = pending[0]
+            if not mailbox.has_room():
+                if not self._reading_paused and self.transport is not None:
+                    self._reading_paused = True
+                    self.transport.pause_reading()
+                    self.loop.create_task(self._wait_for_room(mailbox))
+                return
+            pending.popleft()
+            mailbox.put_nowait(message)
+
+    async def _wait_for_room(self, mailbox: Mailbox) -> None:
+        await mailbox.wait_for_room()
+        self._reading_paused = False
+        if self.closed:
+            return
+        self._forward()
+        if not self._reading_paused and self.transport is not None:
+            self.transport.resume_reading()
+
+    def _dispatch(self, msg: dict[str, Any], now: int) -> None:
+        mtype = msg["type"]
+        rid = msg.get("request_id")
+        if mtype in _NEEDS_LOGON and self.account is None:
+            self.reply(reject(Reason.NOT_LOGGED_IN, f"log on before {mtype}", mtype, rid))
+            return
+        if mtype in _ORDER_ENTRY and self.bucket is not None and not self.bucket.take():
+            self._refuse(msg, Reason.RATE_LIMITED, "order rate limit exceeded", now)
+            return
+        handler = getattr(self, "_on_" + mtype, None)
+        if handler is None:
+            self.reply(reject(Reason.UNKNOWN_MESSAGE_TYPE, f"{mtype} is not accepted from clients", mtype, rid))
+            return
+        handler(msg, rid, now)
+
+    def _refuse(self, msg: dict[str, Any], reason: Reason, text: str, now: int) -> None:
+        # An order-entry message refused by the session itself.
+        rid = msg.get("request_id")
+        if msg["type"] == "new_order":
+            self.reply(rejected_order(_shown(msg), reason, text, now, rid))
+        elif msg["type"] in ("cancel", "replace"):
+            self.reply(
+                {
+                    "type": "cancel_reject",
+                    "order_id": msg.get("order_id"),
+                    "client_order_id": msg.get("client_order_id"),
+                    "orig_client_order_id": msg.get("orig_client_order_id"),
+                    "symbol": msg.get("symbol"),
+                    "reason": reason.value,
+                    "text": text,
+                    "response_to": msg["type"],
+                    **({"request_id": rid} if rid is not None else {}),
+                }
+            )
+        else:
+            self.reply(reject(reason, text, msg["type"], rid))
+
+    def _spec(self, msg: dict[str, Any], now: int) -> SymbolSpec | None:
+        symbol = msg.get("symbol")
+        spec = self.config.symbol(symbol) if symbol is not None else None
+        if spec is None and symbol is not None:
+            self._refuse(msg, Reason.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}", now)
+        return spec
+
+    # -- session messages --------------------------------------------------------------------------
+
+    def _on_logon(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        if self.account is not None:
+            self.reply(reject(Reason.ALREADY_LOGGED_IN, f"already logged on as {self.account}", "logon", rid))
+            return
+        acfg = self.config.account(msg["account"])
+        key = msg["api_key"]
+        expected = acfg.api_key if acfg is not None and acfg.api_key is not None else ""
+        # compare in constant time whether or not the account exists
+        good = hmac.compare_digest(expected.encode(), str(key).encode()) and acfg is not None and bool(expected)
+        if not good:
+            self.auth_failures += 1
+            log.warning("logon_failed", session_id=self.session_id, account=str(msg["account"])[:64],
+                        failures=self.auth_failures)
+            self.reply(reject(Reason.AUTH_FAILED, "unknown account or wrong api key", "logon", rid))
+            if self.auth_failures >= self.config.server.max_auth_failures:
+                self.engine.outbox.publish([(self._close_after_auth_failures, None)])
+            return
+        assert acfg is not None
+        self.account = acfg.account
+        self.engine.outbox.logged_on(self.account, self)
+        log.info("logon", session_id=self.session_id, account=self.account)
+        reply: dict[str, Any] = {
+            "type": "logon",
+            "account": self.account,
+            "session_id": self.session_id,
+            "heartbeat_interval": str(self.config.server.heartbeat_interval),
+        }
+        if rid is not None:
+            reply["request_id"] = rid
+        self.reply(reply)
+
+    def _close_after_auth_failures(self, _: Any) -> None:
+        self.close_with(Reason.AUTH_FAILED, "too many failed logons")
+
+    def _on_logout(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        reply: dict[str, Any] = {"type": "logout", "text": "goodbye"}
+        if rid is not None:
+            reply["request_id"] = rid
+        self.engine.outbox.publish([(self.send, reply), (self._close_now, None)])
+
+    def _close_now(self, _: Any) -> None:
+        self._flush()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _on_heartbeat(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        """A client heartbeat needs no answer (FIX 0)."""
+
+    def _on_test_request(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        reply: dict[str, Any] = {"type": "heartbeat", "test_request_id": msg.get("test_request_id")}
+        if rid is not None:
+            reply["request_id"] = rid
+        self.reply(reply)
+
+    def _on_help(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        reply: dict[str, Any] = {"type": "help", "text": HELP_TEXT}
+        if rid is not None:
+            reply["request_id"] = rid
+        self.reply(reply)
+
+    # -- order entry -------------------------------------------------------------------------------
+
+    def _on_new_order(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        spec = self._spec(msg, now)
+        if spec is None:
+            return
+        try:
+            quantity = spec.quantity.to_units(msg["quantity"])
+            price = spec.price.to_units(msg["price"]) if msg.get("price") is not None else None
+            stop = spec.price.to_units(msg["stop_price"]) if msg.get("stop_price") is not None else None
+        except NumberError as bad:
+            self._refuse(msg, bad.reason, bad.text, now)
+            return
+        assert self.account is not None
+        request = NewOrderRequest(
+            self,
+            rid,
+            now,
+            self.account,
+            spec.symbol,
+            Side(msg["side"]),
+            OrderType(msg["order_type"]),
+            quantity,
+            price,
+            stop,
+            bool(msg.get("post_only")),
+            SelfTradePrevention(msg.get("self_trade_prevention") or "cancel_newest"),
+            msg["client_order_id"],
+        )
+        self._pending.append((self.engine.risk.mailbox, request))
+
+    def _on_cancel(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        if msg.get("symbol") is not None and self._spec(msg, now) is None:
+            return
+        assert self.account is not None
+        request = CancelRequest(
+            self,
+            rid,
+            now,
+            self.account,
+            msg.get("symbol"),
+            msg.get("order_id"),
+            msg.get("orig_client_order_id"),
+            msg.get("client_order_id"),
+        )
+        self._pending.append((self.engine.risk.mailbox, request))
+
+    def _on_replace(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        spec = self._spec(msg, now)
+        if spec is None:
+            if msg.get("symbol") is None:
+                self._refuse(msg, Reason.MISSING_FIELD, "symbol is required for replace", now)
+            return
+        try:
+            quantity = spec.quantity.to_units(msg["quantity"]) if msg.get("quantity") is not None else None
+            price = spec.price.to_units(msg["price"]) if msg.get("price") is not None else None
+            stop = spec.price.to_units(msg["stop_price"]) if msg.get("stop_price") is not None else None
+        except NumberError as bad:
+            self._refuse(msg, bad.reason, bad.text, now)
+            return
+        assert self.account is not None
+        request = ReplaceRequest(
+            self,
+            rid,
+            now,
+            self.account,
+            spec.symbol,
+            msg.get("order_id"),
+            msg.get("orig_client_order_id"),
+            msg.get("client_order_id"),
+            quantity,
+            price,
+            stop,
+        )
+        self._pending.append((self.engine.risk.mailbox, request))
+
+    def _on_cancel_all(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        if msg.get("symbol") is not None and self._spec(msg, now) is None:
+            return
+        assert self.account is not None
+        request = CancelAllRequest(self, rid, now, self.account, msg.get("symbol"))
+        self._pending.append((self.engine.risk.mailbox, request))
+
+    def _query(self, kind: str, msg: dict[str, Any], rid: Any) -> None:
+        assert self.account is not None
+        request = QueryRequest(
+            self, rid, kind, self.account, msg.get("symbol"), msg.get("order_id"), msg.get("client_order_id")
+        )
+        self._pending.append((self.engine.risk.mailbox, request))
+
+    def _on_order_status(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        if self._spec(msg, now) is not None:
+            self._query("order_status", msg, rid)
+
+    def _on_open_orders(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        if msg.get("symbol") is None or self._spec(msg, now) is not None:
+            self._query("open_orders", msg, rid)
+
+    def _on_balances(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        self._query("balances", msg, rid)
+
+    # -- market data -------------------------------------------------------------------------------
+
+    def _on_subscribe(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        request = Subscribe(self, rid, msg["symbol"], list(msg["channels"]), int(msg.get("depth") or 10))
+        self._pending.append((self.engine.feed.mailbox, request))
+
+    def _on_unsubscribe(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        channels = msg.get("channels")
+        request = Unsubscribe(self, rid, msg.get("symbol"), None if channels is None else list(channels))
+        self._pending.append((self.engine.feed.mailbox, request))
+
+    def _on_book(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        levels = int(msg.get("depth") or 10)
+        request = Subscribe(self, rid, msg["symbol"], ["depth"], levels, once=True)
+        self._pending.append((self.engine.feed.mailbox, request))
+
+    # -- outbound ----------------------------------------------------------------------------------
+
+    def reply(self, message: dict[str, Any]) -> None:
+        """Send a direct reply after everything the engine said before it (durability order)."""
+        self.engine.outbox.publish([(self.send, message)])
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Encode and queue one message for this client."""
+        if self.closed:
+            return
+        self._queue(self.codec.encode(message))
+
+    def send_feed(self, encoded: Encoded) -> None:
+        """Queue one market-data message (encoded once for all subscribers)."""
+        if self.closed:
+            return
+        data = encoded.json() if self.codec.mode is Mode.JSON_LINES else encoded.binary()
+        if self._writing_paused and encoded.key is not None:
+            self._conflated[(encoded.key, encoded.message["symbol"])] = encoded
+            return
+        self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
+        if self._writing_paused:
+            held = self._held
+            held.append(data)
+            if len(held) > self._queue_cap:
+                self._slow_consumer("outbound queue overflow")
+            return
+        self._wbuf.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._wbuf and self.transport is not None and not self.transport.is_closing():
+            data = b"".join(self._wbuf)
+            self._wbuf = []
+            self.transport.write(data)
+        else:
+            self._wbuf = []
+
+    def _write_now(self, data: bytes) -> None:
+        self._flush()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._deadline = self.loop.call_later(WRITE_DEADLINE, self._slow_consumer, "write deadline exceeded")
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        held, self._held = self._held, []
+        conflated, self._conflated = self._conflated, {}
+        for data in held:
+            self._queue(data)
+        mode_json = self.codec.mode is Mode.JSON_LINES
+        for encoded in conflated.values():
+            self._queue(encoded.json() if mode_json else encoded.binary())
+
+    def _slow_consumer(self, why: str) -> None:
+        if self.closed or self.transport is None:
+            return
+        log.warning("slow_consumer_disconnected", session_id=self.session_id, account=self.account, why=why)
+        self.closed = True
+        self._held = []
+        self._conflated = {}
+        self.transport.abort()
+
+
+def _shown(msg: dict[str, Any]) -> dict[str, Any]:
+    # The order's fields as the client sent them, echoed in a reject (decimals as strings).
+    shown = {}
+    for key in ("client_order_id", "symbol", "side", "order_type", "price", "stop_price", "quantity"):
+        value = msg.get(key)
+        shown[key] = None if value is None else (value if isinstance(value, str) else str(value))
+    return shown

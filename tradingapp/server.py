@@ -1,0 +1,147 @@
+"""The engine process: recovery, actors, the TCP listener, and an orderly shutdown.
+
+Start-up recovers the state (newest snapshot plus the journal after it), finishes any work the
+journal shows in flight, then starts the actors (risk, one book per symbol, the feed publisher)
+and listens. Shutdown stops accepting, lets every mailbox drain, flushes the journal and the
+sockets, writes a snapshot and closes. SIGTERM and SIGINT both shut down cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tradingapp.actors.book import BookActor
+from tradingapp.actors.feed import FeedPublisher
+from tradingapp.actors.risk import RiskActor
+from tradingapp.actors.session import Session
+from tradingapp.config import VenueConfig
+from tradingapp.outbox import Outbox
+from tradingapp.persistence.store import EngineStore
+
+log = structlog.get_logger("tradingapp.server")
+
+
+class Engine:
+    """Owns the actors, the journal and the listener of one engine process."""
+
+    def __init__(
+        self, config: VenueConfig, *, data_dir: Path | None = None, fsync: str | None = None, repair: bool = False
+    ) -> None:
+        self.config = config
+        persistence = config.persistence
+        self.data_dir = Path(data_dir if data_dir is not None else persistence.data_dir)
+        self.fsync = fsync or persistence.fsync
+        self.sessions: set[Session] = set()
+        self._session_ids = itertools.count(1)
+        self.store = EngineStore(config, self.data_dir, self.fsync, on_fatal=self._fatal, repair=repair)
+        self.server: asyncio.AbstractServer | None = None
+        self.stopped = asyncio.Event()
+        self.exit_code = 0
+        self._stopping = False
+
+    def next_session_id(self) -> int:
+        """Return a fresh session id (unique within this process)."""
+        return next(self._session_ids)
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Recover, start the actors and listen; return the bound address."""
+        venue = self.store.recover()
+        journal = self.store.journal
+        server_cfg = self.config.server
+        self.outbox = Outbox(journal)
+        self.risk = RiskActor(venue.risk, capacity=server_cfg.mailbox_size, journal=journal, outbox=self.outbox)
+        self.feed = FeedPublisher(list(self.config.symbols), capacity=server_cfg.mailbox_size)
+        self.books = {
+            symbol: BookActor(
+                book, capacity=server_cfg.mailbox_size, journal=journal, outbox=self.outbox, risk=self.risk,
+                feed=self.feed,
+            )
+            for symbol, book in venue.books.items()
+        }
+        self.risk.books = dict(self.books)
+        self.feed.books = dict(self.books)
+        for actor in (self.feed, self.risk, *self.books.values()):
+            actor.start()
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
+        sockname = self.server.sockets[0].getsockname()
+        log.info("engine_started", host=sockname[0], port=sockname[1], data_dir=str(self.data_dir),
+                 fsync=self.fsync, symbols=[s.symbol for s in self.config.symbols])
+        return sockname[0], sockname[1]
+
+    async def stop(self) -> None:
+        """Stop accepting, drain every mailbox, flush, snapshot and close (idempotent)."""
+        if self._stopping:
+            await self.stopped.wait()
+            return
+        self._stopping = True
+        log.info("engine_stopping")
+        if self.server is not None:
+            self.server.close()
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.pause_reading()
+        # order entry first: risk feeds the books, books feed risk (settlement) and the feed
+        await self._drain()
+        await self.risk.stop()
+        for book in self.books.values():
+            await book.stop()
+        await self.feed.stop()
+        self.store.close(snapshot=self.exit_code == 0)
+        for session in list(self.sessions):
+            session._flush()
+            if session.transport is not None:
+                session.transport.close()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+        log.info("engine_stopped")
+        self.stopped.set()
+
+    async def _drain(self) -> None:
+        # Wait until no actor has work queued (bounded: inbound reading is paused).
+        deadline = time.monotonic() + 30
+        actors = [self.risk, *self.books.values(), self.feed]
+        while time.monotonic() < deadline:
+            if all(len(actor.mailbox) == 0 for actor in actors):
+                await asyncio.sleep(0)
+                if all(len(actor.mailbox) == 0 for actor in actors):
+                    return
+            await asyncio.sleep(0.001)
+
+    def _fatal(self, exc: BaseException) -> None:
+        # A journal write or fsync failed: stop at once (fail-stop), never carry on.
+        log.critical("journal_failed_engine_stopping", error=repr(exc))
+        self.exit_code = 2
+        asyncio.get_running_loop().create_task(self.stop())
+
+
+async def serve(
+    config: VenueConfig, host: str, port: int, data_dir: Path | None, fsync: str | None, repair: bool = False
+) -> int:
+    """Run an engine until SIGTERM/SIGINT; return the process exit status."""
+    engine = Engine(config, data_dir=data_dir, fsync=fsync, repair=repair)
+    bound_host, bound_port = await engine.start(host, port)
+    print(f"listening on {bound_host}:{bound_port}", flush=True)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: loop.create_task(engine.stop()))
+    await engine.stopped.wait()
+    return engine.exit_code
+
+
+def run(coro: Any) -> Any:
+    """Run ``coro`` on uvloop when it is installed, else on the default asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
