@@ -37,7 +37,7 @@ def print_journal(data_dir: Path, config_path: str | None, out: IO[str]) -> int:
 def print_accounts(data_dir: Path, config_path: str | None, out: IO[str]) -> int:
     """Write each account's balances (total, available, reserved) as JSON lines."""
     config = load_config(config_path)
-    venue, replayer, _ = replay_journal(config, data_dir)
+    venue, replayer, _, _ = replay_journal(config, data_dir)
     for kind, symbol in replayer.pending_steps():
         replayer.apply(0, [kind, symbol])
     fmt = config.format_asset

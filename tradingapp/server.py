@@ -71,6 +71,7 @@ class Engine:
         for actor in (self.feed, self.risk, *self.books.values()):
             actor.start()
         loop = asyncio.get_running_loop()
+        self._snapshotter = loop.create_task(self._snapshot_loop(), name="snapshotter")
         self.server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
         sockname = self.server.sockets[0].getsockname()
         log.info("engine_started", host=sockname[0], port=sockname[1], data_dir=str(self.data_dir),
@@ -84,6 +85,7 @@ class Engine:
             return
         self._stopping = True
         log.info("engine_stopping")
+        self._snapshotter.cancel()
         if self.server is not None:
             self.server.close()
         for session in list(self.sessions):
@@ -116,6 +118,23 @@ class Engine:
                 if all(len(actor.mailbox) == 0 for actor in actors):
                     return
             await asyncio.sleep(0.001)
+
+    def _quiescent(self) -> bool:
+        # No order-entry work in flight: every command admitted has been booked and settled.
+        return len(self.risk.mailbox) == 0 and all(len(book.mailbox) == 0 for book in self.books.values())
+
+    async def _snapshot_loop(self) -> None:
+        # Periodic snapshots, taken at a moment when no work is in flight so that the snapshot
+        # is a complete state by itself (recovery = snapshot + the journal after it).
+        while True:
+            await asyncio.sleep(0.25)
+            if not self.store.snapshot_due(time.monotonic()):
+                continue
+            give_up = time.monotonic() + 5
+            while not self._quiescent() and time.monotonic() < give_up:
+                await asyncio.sleep(0.001)
+            if self._quiescent() and not self.store.journal.failed:
+                self.store.take_snapshot(time.monotonic())
 
     def _fatal(self, exc: BaseException) -> None:
         # A journal write or fsync failed: stop at once (fail-stop), never carry on.

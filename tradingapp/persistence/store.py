@@ -48,8 +48,10 @@ def decode_snapshot(payload: bytes, venue: Venue) -> None:
     venue.restore(data["venue"])
 
 
-def replay_journal(config: VenueConfig, data_dir: Path, *, repair: bool = False) -> tuple[Venue, Replayer, int]:
-    """Rebuild the state from ``data_dir``: ``(venue, replayer, next journal seq)``."""
+def replay_journal(
+    config: VenueConfig, data_dir: Path, *, repair: bool = False
+) -> tuple[Venue, Replayer, int, int]:
+    """Rebuild the state from ``data_dir``: ``(venue, replayer, next journal seq, snapshot seq)``."""
     venue = Venue(config)
     snap_dir = Path(data_dir) / "snapshots"
     journal_dir = Path(data_dir) / "journal"
@@ -70,7 +72,7 @@ def replay_journal(config: VenueConfig, data_dir: Path, *, repair: bool = False)
     replayer = Replayer(venue)
     for record in scan_journal(journal_dir, after):
         replayer.apply(record.ts_ns, rec.unpack(record.payload))
-    return venue, replayer, max(report.next_seq, after + 1)
+    return venue, replayer, max(report.next_seq, after + 1), after
 
 
 class EngineStore:
@@ -93,13 +95,15 @@ class EngineStore:
         self.venue: Venue | None = None
         self.journal: JournalWriter
         self.recovered_records = 0
+        self._snapshot_seq = 0  # journal position the newest snapshot covers
+        self._snapshot_time = 0.0
 
     def recover(self) -> Venue:
         """Rebuild the state, open the journal for appending and finish in-flight work."""
         started = time.perf_counter()
         (self.data_dir / "journal").mkdir(parents=True, exist_ok=True)
         (self.data_dir / "snapshots").mkdir(parents=True, exist_ok=True)
-        venue, replayer, next_seq = replay_journal(self.config, self.data_dir, repair=self.repair)
+        venue, replayer, next_seq, snapshot_seq = replay_journal(self.config, self.data_dir, repair=self.repair)
         self.recovered_records = replayer.applied
         self.journal = JournalWriter(
             self.data_dir / "journal",
@@ -116,6 +120,8 @@ class EngineStore:
         if owed:
             self.journal.flush_now()
         self.venue = venue
+        self._snapshot_seq = snapshot_seq
+        self._snapshot_time = time.monotonic()
         log.info(
             "recovered",
             records=self.recovered_records,
@@ -126,6 +132,29 @@ class EngineStore:
         )
         return venue
 
+    def snapshot_due(self, now: float) -> bool:
+        """True when the configured record count or interval since the last snapshot is reached."""
+        cfg = self.config.persistence
+        records = self.journal.last_seq - self._snapshot_seq
+        if records <= 0:
+            return False
+        if cfg.snapshot_every_records and records >= cfg.snapshot_every_records:
+            return True
+        return bool(cfg.snapshot_every_seconds) and now - self._snapshot_time >= cfg.snapshot_every_seconds
+
+    def take_snapshot(self, now: float) -> None:
+        """Write a snapshot of the venue as of the last journal record; the caller guarantees no
+        work is in flight (every mailbox empty), so the state is complete by itself."""
+        assert self.venue is not None
+        self.journal.flush_now()
+        started = time.perf_counter()
+        seq = self.journal.last_seq
+        path = write_snapshot(self.data_dir / "snapshots", seq, encode_snapshot(self.venue))
+        prune(self.data_dir / "snapshots", self.data_dir / "journal", keep=2)
+        self._snapshot_seq = seq
+        self._snapshot_time = now
+        log.info("snapshot_written", path=str(path), seq=seq, seconds=round(time.perf_counter() - started, 3))
+
     def close(self, *, snapshot: bool) -> None:
         """Flush the journal and, when the engine stopped cleanly, write a snapshot and prune."""
         journal = self.journal
@@ -133,8 +162,6 @@ class EngineStore:
             journal.close()
             return
         journal.flush_now()
-        if snapshot and self.venue is not None:
-            path = write_snapshot(self.data_dir / "snapshots", journal.last_seq, encode_snapshot(self.venue))
-            log.info("snapshot_written", path=str(path), seq=journal.last_seq)
-            prune(self.data_dir / "snapshots", self.data_dir / "journal", keep=2)
+        if snapshot and self.venue is not None and journal.last_seq > self._snapshot_seq:
+            self.take_snapshot(time.monotonic())
         journal.close()
