@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="tradingapp",
-        description="TradingApp: a cryptocurrency matching engine (price-time books, msgpack/JSON-lines TCP).",
+        description="TradingApp: a cryptocurrency matching engine (price-time books, msgpack/JSON-lines).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -53,9 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="journal, snapshots and logs (default: from the config, ./data)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 7001; 0 picks a free one)")
-    serve.add_argument("--fsync", choices=("always", "batch", "off"), help="journal durability (default batch)")
+    serve.add_argument(
+        "--fsync", choices=("always", "batch", "off"), help="journal durability (default batch)"
+    )
     serve.add_argument("--repair", action="store_true", help="truncate the journal at mid-log damage")
-    serve.add_argument("--quiet", action="store_true", help="no console log (the JSON log file is still written)")
+    serve.add_argument(
+        "--quiet", action="store_true", help="no console log (the JSON log file is still written)"
+    )
     serve.set_defaults(handler=_serve)
 
     journal = commands.add_parser("journal", help="print the journal as JSON lines (the audit trail)")

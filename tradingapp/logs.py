@@ -16,7 +16,7 @@ import structlog
 
 def configure(data_dir: Path | None, *, console: bool = True, level: int = logging.INFO) -> None:
     """Send structlog events to a JSON file in ``data_dir`` and, optionally, to stderr."""
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -34,7 +34,9 @@ def configure(data_dir: Path | None, *, console: bool = True, level: int = loggi
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(Path(data_dir) / "engine.log")
         file_handler.setFormatter(
-            structlog.stdlib.ProcessorFormatter(processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared)
+            structlog.stdlib.ProcessorFormatter(
+                processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared
+            )
         )
         root.addHandler(file_handler)
     if console:

@@ -39,6 +39,7 @@ _EXEC_TYPE = {
     Triggered: "triggered",
 }
 
+
 def avg_price(spec: SymbolSpec, notional: int, filled: int) -> str:
     """Return the average fill price ``notional / filled`` ticks as a decimal string.
 
@@ -190,9 +191,7 @@ def depth_message(
     }
 
 
-def cancel_reject(
-    spec: SymbolSpec | None, event: CancelRejected, request_id: Any = None
-) -> dict[str, Any]:
+def cancel_reject(spec: SymbolSpec | None, event: CancelRejected, request_id: Any = None) -> dict[str, Any]:
     """Return the cancel-reject message for a refused cancel or replace."""
     order = event.order
     message: dict[str, Any] = {

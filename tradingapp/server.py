@@ -33,7 +33,12 @@ class Engine:
     """Owns the actors, the journal and the listener of one engine process."""
 
     def __init__(
-        self, config: VenueConfig, *, data_dir: Path | None = None, fsync: str | None = None, repair: bool = False
+        self,
+        config: VenueConfig,
+        *,
+        data_dir: Path | None = None,
+        fsync: str | None = None,
+        repair: bool = False,
     ) -> None:
         self.config = config
         persistence = config.persistence
@@ -57,11 +62,17 @@ class Engine:
         journal = self.store.journal
         server_cfg = self.config.server
         self.outbox = Outbox(journal)
-        self.risk = RiskActor(venue.risk, capacity=server_cfg.mailbox_size, journal=journal, outbox=self.outbox)
+        self.risk = RiskActor(
+            venue.risk, capacity=server_cfg.mailbox_size, journal=journal, outbox=self.outbox
+        )
         self.feed = FeedPublisher(list(self.config.symbols), capacity=server_cfg.mailbox_size)
         self.books = {
             symbol: BookActor(
-                book, capacity=server_cfg.mailbox_size, journal=journal, outbox=self.outbox, risk=self.risk,
+                book,
+                capacity=server_cfg.mailbox_size,
+                journal=journal,
+                outbox=self.outbox,
+                risk=self.risk,
                 feed=self.feed,
             )
             for symbol, book in venue.books.items()
@@ -74,8 +85,14 @@ class Engine:
         self._snapshotter = loop.create_task(self._snapshot_loop(), name="snapshotter")
         self.server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
         sockname = self.server.sockets[0].getsockname()
-        log.info("engine_started", host=sockname[0], port=sockname[1], data_dir=str(self.data_dir),
-                 fsync=self.fsync, symbols=[s.symbol for s in self.config.symbols])
+        log.info(
+            "engine_started",
+            host=sockname[0],
+            port=sockname[1],
+            data_dir=str(self.data_dir),
+            fsync=self.fsync,
+            symbols=[s.symbol for s in self.config.symbols],
+        )
         return sockname[0], sockname[1]
 
     async def stop(self) -> None:

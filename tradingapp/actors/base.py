@@ -173,7 +173,7 @@ class Actor:
                 return True
             try:
                 self.handle(message)
-            except Exception as exc:  # noqa: BLE001 - one bad message must not kill the actor
+            except Exception as exc:
                 self.failures += 1
                 log.exception("actor_message_failed", actor=self.name, message=type(message).__name__)
                 self.on_failure(message, exc)

@@ -127,7 +127,9 @@ class BookActor(Actor):
             return
         if not states:
             text = f"unknown order {query.order_ids[0] if query.order_ids else ''}"
-            self._out.append((query.reply.send, reject(Reason.UNKNOWN_ORDER, text, "order_status", query.request_id)))
+            self._out.append(
+                (query.reply.send, reject(Reason.UNKNOWN_ORDER, text, "order_status", query.request_id))
+            )
             return
         report = {"type": "execution_report", **states[0], "exec_type": "order_status"}
         if query.request_id is not None:
@@ -154,4 +156,3 @@ class BookActor(Actor):
         self._trades = []
         self._bbo = None
         self._depth_changed = False
-

@@ -116,7 +116,9 @@ class FeedPublisher(Actor):
     def on_failure(self, message: Any, exc: Exception) -> None:
         session = getattr(message, "session", None)
         if session is not None:
-            session.send(reject(Reason.INTERNAL_ERROR, "internal error in the feed", None, message.request_id))
+            session.send(
+                reject(Reason.INTERNAL_ERROR, "internal error in the feed", None, message.request_id)
+            )
 
     # -- updates ---------------------------------------------------------------------------------
 
@@ -134,7 +136,9 @@ class FeedPublisher(Actor):
             feed.bbo = update.bbo
             subscribers = feed.subscribers["bbo"]
             if subscribers:
-                encoded = Encoded(bbo_message(feed.spec, update.update_seq, update.timestamp, update.bbo), "bbo")
+                encoded = Encoded(
+                    bbo_message(feed.spec, update.update_seq, update.timestamp, update.bbo), "bbo"
+                )
                 for session in subscribers:
                     session.send_feed(encoded)
         if update.depth is not None:
@@ -154,7 +158,9 @@ class FeedPublisher(Actor):
         for session, levels in subscribers.items():
             encoded = by_levels.get(levels)
             if encoded is None:
-                message = depth_message(feed.spec, feed.update_seq, feed.timestamp, bids[:levels], asks[:levels])
+                message = depth_message(
+                    feed.spec, feed.update_seq, feed.timestamp, bids[:levels], asks[:levels]
+                )
                 encoded = by_levels[levels] = Encoded(message, "depth")
             session.send_feed(encoded)
 
@@ -164,7 +170,12 @@ class FeedPublisher(Actor):
         feed = self.feeds.get(request.symbol)
         if feed is None:
             request.session.send(
-                reject(Reason.UNKNOWN_SYMBOL, f"unknown symbol {request.symbol!r}", "subscribe", request.request_id)
+                reject(
+                    Reason.UNKNOWN_SYMBOL,
+                    f"unknown symbol {request.symbol!r}",
+                    "subscribe",
+                    request.request_id,
+                )
             )
             return
         if "depth" in request.channels and request.levels > feed.depth_levels:
@@ -190,7 +201,9 @@ class FeedPublisher(Actor):
             request.session.send(ack)
         spec = feed.spec
         if "bbo" in request.channels and feed.bbo is not None:
-            request.session.send_feed(Encoded(bbo_message(spec, feed.update_seq, feed.timestamp, feed.bbo), "bbo"))
+            request.session.send_feed(
+                Encoded(bbo_message(spec, feed.update_seq, feed.timestamp, feed.bbo), "bbo")
+            )
         if "depth" in request.channels and feed.depth is not None:
             bids, asks = feed.depth
             levels = request.levels
@@ -211,7 +224,11 @@ class FeedPublisher(Actor):
             for channel in request.channels or CHANNELS:
                 feed.subscribers[channel].pop(request.session, None)
         if not request.silent:
-            ack: dict[str, Any] = {"type": "unsubscribed", "symbol": request.symbol, "channels": request.channels}
+            ack: dict[str, Any] = {
+                "type": "unsubscribed",
+                "symbol": request.symbol,
+                "channels": request.channels,
+            }
             if request.request_id is not None:
                 ack["request_id"] = request.request_id
             request.session.send(ack)

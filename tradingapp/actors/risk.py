@@ -33,7 +33,7 @@ from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection, Risk
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
-from tradingapp.reports import cancel_reject, rejected_order, reject
+from tradingapp.reports import cancel_reject, reject, rejected_order
 
 
 class OpenOrdersGather:
@@ -134,7 +134,8 @@ class RiskActor(Actor):
 
     def _refuse_order(self, request: NewOrderRequest, refused: Rejection) -> None:
         self.journal.append(
-            request.timestamp, rec.refused_record(request.account, "new_order", refused.reason.value, refused.text)
+            request.timestamp,
+            rec.refused_record(request.account, "new_order", refused.reason.value, refused.text),
         )
         spec = self.risk.specs[request.symbol]
         shown = {
@@ -203,9 +204,17 @@ class RiskActor(Actor):
             command, extra = self.risk.admit_replace(request.account, command)
         except Rejection as refused:
             event = CancelRejected(
-                order_id, request.account, None, refused.reason, refused.text, "replace", request.client_order_id
+                order_id,
+                request.account,
+                None,
+                refused.reason,
+                refused.text,
+                "replace",
+                request.client_order_id,
             )
-            self._out.append((request.reply.send, cancel_reject(self.risk.specs[symbol], event, request.request_id)))
+            self._out.append(
+                (request.reply.send, cancel_reject(self.risk.specs[symbol], event, request.request_id))
+            )
             return
         self.journal.append(request.timestamp, rec.replace_record(command, extra))
         self._forward(command, request)
@@ -240,7 +249,9 @@ class RiskActor(Actor):
                 return
             gather = OpenOrdersGather(request.reply, request.request_id, len(by_symbol))
             for symbol, ids in by_symbol.items():
-                query = BookQuery("open_orders", request.reply, request.request_id, request.account, ids, gather)
+                query = BookQuery(
+                    "open_orders", request.reply, request.request_id, request.account, ids, gather
+                )
                 self.books[symbol].mailbox.put_always(query)
         else:
             order_id = request.order_id
@@ -251,7 +262,9 @@ class RiskActor(Actor):
                 ref = request.order_id if request.order_id is not None else request.client_order_id
                 text = f"unknown order {ref}" if book is not None else f"unknown symbol {request.symbol!r}"
                 reason = Reason.UNKNOWN_ORDER if book is not None else Reason.UNKNOWN_SYMBOL
-                self._out.append((request.reply.send, reject(reason, text, "order_status", request.request_id)))
+                self._out.append(
+                    (request.reply.send, reject(reason, text, "order_status", request.request_id))
+                )
                 return
             query = BookQuery("order_status", request.reply, request.request_id, request.account, [order_id])
             book.mailbox.put_always(query)
@@ -259,7 +272,11 @@ class RiskActor(Actor):
     def _balances(self, request: QueryRequest) -> dict[str, Any]:
         fmt = self.risk.config.format_asset
         balances = {
-            asset: {"total": fmt(asset, total), "available": fmt(asset, available), "reserved": fmt(asset, reserved)}
+            asset: {
+                "total": fmt(asset, total),
+                "available": fmt(asset, available),
+                "reserved": fmt(asset, reserved),
+            }
             for asset, (total, available, reserved) in self.risk.balances(request.account).items()
         }
         message: dict[str, Any] = {"type": "balances", "account": request.account, "balances": balances}

@@ -16,6 +16,7 @@ the write deadline, the client is disconnected with reason ``slow_consumer``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import socket
 import time
@@ -40,7 +41,7 @@ from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
 from tradingapp.protocol.errors import ProtocolError
 from tradingapp.protocol.framing import Mode, ServerCodec
 from tradingapp.protocol.human import HELP_TEXT
-from tradingapp.reports import rejected_order, reject
+from tradingapp.reports import reject, rejected_order
 
 if TYPE_CHECKING:
     from tradingapp.server import Engine
@@ -95,7 +96,8 @@ class Session(asyncio.Protocol):
         self.received = 0
         self.closed = False
         limits = engine.config.limits
-        self.bucket = TokenBucket(limits.max_orders_per_second, limits.burst or 1) if limits.rate_limited else None
+        rate = limits.max_orders_per_second
+        self.bucket = TokenBucket(rate, limits.burst or rate) if rate else None
         # inbound work waiting for room in the next actor's mailbox: (mailbox, message)
         self._pending: deque[tuple[Mailbox, Any]] = deque()
         self._reading_paused = False
@@ -117,11 +119,9 @@ class Session(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         self.engine.sessions.add(self)
         self._idle_timer = self.loop.call_later(self.config.server.logon_timeout, self._idle_check)
         log.info("session_connected", session_id=self.session_id, peer=str(self.peer))
@@ -136,7 +136,9 @@ class Session(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self._pending.clear()
-        log.info("session_disconnected", session_id=self.session_id, account=self.account, error=str(exc or ""))
+        log.info(
+            "session_disconnected", session_id=self.session_id, account=self.account, error=str(exc or "")
+        )
 
     def _idle_check(self) -> None:
         # A connection that has sent no complete message within the logon timeout is closed.
@@ -160,7 +162,9 @@ class Session(asyncio.Protocol):
         now = time.time_ns()
         for item in self.codec.feed(data):
             if type(item) is ProtocolError:
-                log.info("protocol_reject", session_id=self.session_id, reason=item.reason.value, text=item.text)
+                log.info(
+                    "protocol_reject", session_id=self.session_id, reason=item.reason.value, text=item.text
+                )
                 self.send(item.to_message())
                 if item.fatal:
                     self._flush()
@@ -172,9 +176,11 @@ class Session(asyncio.Protocol):
             self.received += 1
             try:
                 self._dispatch(item, now)
-            except Exception:  # noqa: BLE001 - a bug in one message must not kill the session
+            except Exception:
                 log.exception("session_message_failed", session_id=self.session_id)
-                self.reply(reject(Reason.INTERNAL_ERROR, "internal error", item.get("type"), item.get("request_id")))
+                self.reply(
+                    reject(Reason.INTERNAL_ERROR, "internal error", item.get("type"), item.get("request_id"))
+                )
         self._forward()
 
     def _forward(self) -> None:
@@ -211,7 +217,9 @@ class Session(asyncio.Protocol):
             return
         handler = getattr(self, "_on_" + mtype, None)
         if handler is None:
-            self.reply(reject(Reason.UNKNOWN_MESSAGE_TYPE, f"{mtype} is not accepted from clients", mtype, rid))
+            self.reply(
+                reject(Reason.UNKNOWN_MESSAGE_TYPE, f"{mtype} is not accepted from clients", mtype, rid)
+            )
             return
         handler(msg, rid, now)
 
@@ -254,11 +262,17 @@ class Session(asyncio.Protocol):
         key = msg["api_key"]
         expected = acfg.api_key if acfg is not None and acfg.api_key is not None else ""
         # compare in constant time whether or not the account exists
-        good = hmac.compare_digest(expected.encode(), str(key).encode()) and acfg is not None and bool(expected)
+        good = (
+            hmac.compare_digest(expected.encode(), str(key).encode()) and acfg is not None and bool(expected)
+        )
         if not good:
             self.auth_failures += 1
-            log.warning("logon_failed", session_id=self.session_id, account=str(msg["account"])[:64],
-                        failures=self.auth_failures)
+            log.warning(
+                "logon_failed",
+                session_id=self.session_id,
+                account=str(msg["account"])[:64],
+                failures=self.auth_failures,
+            )
             self.reply(reject(Reason.AUTH_FAILED, "unknown account or wrong api key", "logon", rid))
             if self.auth_failures >= self.config.server.max_auth_failures:
                 self.engine.outbox.publish([(self._close_after_auth_failures, None)])

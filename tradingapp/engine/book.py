@@ -99,7 +99,7 @@ DEFAULT_DONE_HISTORY = 10_000
 class BookSide:
     """The price levels of one side, best first under the signed key, with the best level cached."""
 
-    __slots__ = ("side", "sign", "levels", "best")
+    __slots__ = ("best", "levels", "side", "sign")
 
     def __init__(self, side: Side) -> None:
         self.side = side
@@ -249,7 +249,7 @@ class OrderBook:
     def cancel(self, cmd: Cancel) -> list[Event]:
         """Cancel one open order of ``cmd.account``."""
         order = self._owned_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)
-        if type(order) is CancelRejected:
+        if isinstance(order, CancelRejected):
             return [order]
         events: list[Event] = []
         self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
@@ -267,9 +267,9 @@ class OrderBook:
     def replace(self, cmd: Replace) -> list[Event]:
         """Amend an open order (see the module docstring for when priority is kept)."""
         found = self._owned_open(cmd.order_id, cmd.account, "replace", cmd.client_order_id)
-        if type(found) is CancelRejected:
+        if isinstance(found, CancelRejected):
             return [found]
-        order: Order = found
+        order = found
         problem = self._check_replace(order, cmd)
         if problem is not None:
             return [self._replace_reject(cmd, order, problem[0], problem[1])]
@@ -406,9 +406,9 @@ class OrderBook:
                 return Reason.INVALID_PRICE, "stop_price must be a positive whole number of ticks"
             if self.stops.would_trigger(order, self.last_trade_price, cmd.stop_price):
                 return Reason.WOULD_TRIGGER_IMMEDIATELY, "the new stop_price is already reached"
-        if not in_stops and order.post_only and new_price != order.price:
-            if self._crosses(order.side, new_price):
-                return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity at the new price"
+        moved = new_price != order.price
+        if not in_stops and order.post_only and moved and self._crosses(order.side, new_price):
+            return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity at the new price"
         return None
 
     def _crosses(self, side: Side, price: int | None) -> bool:
@@ -707,6 +707,7 @@ class OrderBook:
         if status is not FILLED:
             order.leaves = 0
         if events is not None:
+            assert reason is not None, "a closing event needs a reason"
             cls = Canceled if status is CANCELED else Expired
             events.append(cls(order, order.quantity, 0, order.filled, order.notional, status, reason))
         self._retire(order)
@@ -746,7 +747,13 @@ class OrderBook:
             order, trigger_price = queue.popleft()
             events.append(
                 Triggered(
-                    order, order.quantity, order.leaves, order.filled, order.notional, order.status, trigger_price
+                    order,
+                    order.quantity,
+                    order.leaves,
+                    order.filled,
+                    order.notional,
+                    order.status,
+                    trigger_price,
                 )
             )
             self._orders.pop(order.order_id)
@@ -788,7 +795,8 @@ class OrderBook:
         bid, ask = self.bids.best, self.asks.best
         for side in (self.bids, self.asks):
             assert side.best is (side.levels.peekitem(0)[1] if side.levels else None), "stale best level"
-        assert bid is None or ask is None or bid.price < ask.price, f"crossed book {bid.price}/{ask.price}"
+        if bid is not None and ask is not None:
+            assert bid.price < ask.price, f"crossed book {bid.price}/{ask.price}"
         seen = 0
         for side in (self.bids, self.asks):
             previous_key = None
@@ -797,17 +805,17 @@ class OrderBook:
                 assert previous_key is None or key > previous_key
                 previous_key = key
                 total = count = 0
-                prev = None
-                for order in level:
-                    assert order.prev is prev, "broken queue link"
-                    assert order.side is side.side and order.price == level.price
-                    assert order.leaves > 0, f"order {order.order_id} rests with no quantity"
-                    assert order.leaves == order.quantity - order.filled
-                    assert order.status is NEW or order.status is PARTIALLY_FILLED
-                    assert self._orders.get(order.order_id) is order, "resting order not indexed"
-                    total += order.leaves
+                prev: Order | None = None
+                for resting in level:
+                    assert resting.prev is prev, "broken queue link"
+                    assert resting.side is side.side and resting.price == level.price
+                    assert resting.leaves > 0, f"order {resting.order_id} rests with no quantity"
+                    assert resting.leaves == resting.quantity - resting.filled
+                    assert resting.status is NEW or resting.status is PARTIALLY_FILLED
+                    assert resting is self._orders.get(resting.order_id), "resting order not indexed"
+                    total += resting.leaves
                     count += 1
-                    prev = order
+                    prev = resting
                 assert level.tail is prev
                 assert count > 0, "empty level left in the book"
                 assert level.count == count and level.quantity == total, "level aggregate is wrong"
@@ -881,7 +889,13 @@ class OrderBook:
 def _restated(order: Order) -> Restated:
     # Self-trade prevention "decrement" reduced ``order``; it stays open.
     return Restated(
-        order, order.quantity, order.leaves, order.filled, order.notional, order.status, Reason.SELF_TRADE_PREVENTION
+        order,
+        order.quantity,
+        order.leaves,
+        order.filled,
+        order.notional,
+        order.status,
+        Reason.SELF_TRADE_PREVENTION,
     )
 
 

@@ -8,13 +8,15 @@ so the book reads a level's aggregate in O(1).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from tradingapp.engine.orders import Order
 
 
 class PriceLevel:
     """All resting orders at one price on one side, oldest first."""
 
-    __slots__ = ("price", "head", "tail", "quantity", "count")
+    __slots__ = ("count", "head", "price", "quantity", "tail")
 
     def __init__(self, price: int) -> None:
         self.price = price
@@ -51,7 +53,7 @@ class PriceLevel:
         self.quantity -= order.leaves
         self.count -= 1
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Order]:
         order = self.head
         while order is not None:
             yield order

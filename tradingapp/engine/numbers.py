@@ -74,7 +74,7 @@ class Grid:
     integer and string work (no Decimal on the way out, which is the hot direction).
     """
 
-    __slots__ = ("step", "places", "multiplier", "field", "off_grid", "invalid")
+    __slots__ = ("field", "invalid", "multiplier", "off_grid", "places", "step")
 
     def __init__(self, step: str | Decimal, field: str, off_grid: Reason, invalid: Reason) -> None:
         step_dec = Decimal(step)

@@ -25,24 +25,24 @@ class Order:
     """
 
     __slots__ = (
-        "order_id",
         "account",
-        "side",
-        "order_type",
-        "price",
-        "stop_price",
-        "quantity",
-        "leaves",
-        "filled",
-        "notional",
-        "status",
-        "stp",
-        "post_only",
+        "budget",
         "client_order_id",
         "fees",
-        "budget",
-        "prev",
+        "filled",
+        "leaves",
         "next",
+        "notional",
+        "order_id",
+        "order_type",
+        "post_only",
+        "prev",
+        "price",
+        "quantity",
+        "side",
+        "status",
+        "stop_price",
+        "stp",
     )
 
     def __init__(

@@ -8,10 +8,10 @@ these codes plus a specific text.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """A stable, snake_case reason code (the enum value is the wire form)."""
 
     # -- protocol and session ------------------------------------------------------------------

@@ -36,7 +36,7 @@ def triggers_on_rise(order: Order) -> bool:
 class StopBook:
     """Untriggered conditional orders of one symbol, in trigger order."""
 
-    __slots__ = ("_rises", "_falls", "ids")
+    __slots__ = ("_falls", "_rises", "ids")
 
     def __init__(self) -> None:
         self._rises: SortedDict = SortedDict()

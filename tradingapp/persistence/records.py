@@ -115,14 +115,18 @@ def refused_record(account: str | None, what: str, reason: str, text: str) -> by
     return _packer.pack([REFUSED, account, what, reason, text])
 
 
-def command_from_record(record: list[Any], timestamp: int, fee_rates: Any) -> NewOrder | Replace | Cancel | CancelAll:
+def command_from_record(
+    record: list[Any], timestamp: int, fee_rates: Any
+) -> NewOrder | Replace | Cancel | CancelAll:
     """Rebuild the book command an ``O``/``R``/``C``/``A`` record stands for.
 
     ``fee_rates`` maps a ``(maker, taker)`` pair to the shared FeeRates object.
     """
     kind = record[0]
     if kind == ADMIT:
-        (_, symbol, oid, account, side, otype, qty, price, stop, post_only, stp, cid, fees, budget, _held) = record
+        (_, symbol, oid, account, side, otype, qty, price, stop, post_only, stp, cid, fees, budget, _held) = (
+            record
+        )
         rates: FeeRates | None = None if fees is None else fee_rates(tuple(fees))
         return NewOrder(
             oid,
@@ -156,16 +160,41 @@ def describe(record: list[Any]) -> dict[str, Any]:
     """Return a record as a self-describing dict (for ``tradingapp journal``)."""
     kind = record[0]
     if kind == ADMIT:
-        names = ("symbol", "order_id", "account", "side", "order_type", "quantity", "price", "stop_price",
-                 "post_only", "self_trade_prevention", "client_order_id", "fee_rates", "budget", "held")
+        names: tuple[str, ...] = (
+            "symbol",
+            "order_id",
+            "account",
+            "side",
+            "order_type",
+            "quantity",
+            "price",
+            "stop_price",
+            "post_only",
+            "self_trade_prevention",
+            "client_order_id",
+            "fee_rates",
+            "budget",
+            "held",
+        )
         return {"record": "admit", **dict(zip(names, record[1:], strict=True))}
     if kind == REPLACE:
-        names = ("symbol", "order_id", "account", "quantity", "price", "stop_price", "client_order_id",
-                 "budget", "extra_held")
+        names = (
+            "symbol",
+            "order_id",
+            "account",
+            "quantity",
+            "price",
+            "stop_price",
+            "client_order_id",
+            "budget",
+            "extra_held",
+        )
         return {"record": "replace", **dict(zip(names, record[1:], strict=True))}
     if kind == CANCEL:
-        return {"record": "cancel", **dict(zip(("symbol", "order_id", "account", "client_order_id"), record[1:],
-                                              strict=True))}
+        return {
+            "record": "cancel",
+            **dict(zip(("symbol", "order_id", "account", "client_order_id"), record[1:], strict=True)),
+        }
     if kind == CANCEL_ALL:
         return {"record": "cancel_all", "symbol": record[1], "account": record[2]}
     if kind == BOOK_STEP:
@@ -173,5 +202,8 @@ def describe(record: list[Any]) -> dict[str, Any]:
     if kind == SETTLE:
         return {"record": "settle", "symbol": record[1]}
     if kind == REFUSED:
-        return {"record": "refused", **dict(zip(("account", "request", "reason", "text"), record[1:], strict=True))}
+        return {
+            "record": "refused",
+            **dict(zip(("account", "request", "reason", "text"), record[1:], strict=True)),
+        }
     return {"record": "unknown", "raw": record}

@@ -71,7 +71,7 @@ class Replayer:
 
         Applying them in this order (each through :meth:`apply`) leaves no work in flight.
         """
-        steps = []
+        steps: list[tuple[str, str]] = []
         for symbol, queue in self.to_book.items():
             steps.extend((rec.BOOK_STEP, symbol) for _ in queue)
         for symbol in self.to_book:

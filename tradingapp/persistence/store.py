@@ -55,7 +55,9 @@ def replay_journal(
     venue = Venue(config)
     snap_dir = Path(data_dir) / "snapshots"
     journal_dir = Path(data_dir) / "journal"
-    snapshot = load_latest_snapshot(snap_dir, on_problem=lambda text: log.warning("snapshot_skipped", why=text))
+    snapshot = load_latest_snapshot(
+        snap_dir, on_problem=lambda text: log.warning("snapshot_skipped", why=text)
+    )
     after = 0
     if snapshot is not None:
         decode_snapshot(snapshot.payload, venue)
@@ -103,7 +105,9 @@ class EngineStore:
         started = time.perf_counter()
         (self.data_dir / "journal").mkdir(parents=True, exist_ok=True)
         (self.data_dir / "snapshots").mkdir(parents=True, exist_ok=True)
-        venue, replayer, next_seq, snapshot_seq = replay_journal(self.config, self.data_dir, repair=self.repair)
+        venue, replayer, next_seq, snapshot_seq = replay_journal(
+            self.config, self.data_dir, repair=self.repair
+        )
         self.recovered_records = replayer.applied
         self.journal = JournalWriter(
             self.data_dir / "journal",
