@@ -807,12 +807,14 @@ class OrderBook:
                 total = count = 0
                 prev: Order | None = None
                 for resting in level:
-                    assert resting.prev is prev, "broken queue link"
+                    link = resting.prev
+                    assert link is prev, "broken queue link"
                     assert resting.side is side.side and resting.price == level.price
                     assert resting.leaves > 0, f"order {resting.order_id} rests with no quantity"
                     assert resting.leaves == resting.quantity - resting.filled
                     assert resting.status is NEW or resting.status is PARTIALLY_FILLED
-                    assert resting is self._orders.get(resting.order_id), "resting order not indexed"
+                    indexed = self._orders.get(resting.order_id)
+                    assert indexed is not None and indexed is resting, "resting order not indexed"
                     total += resting.leaves
                     count += 1
                     prev = resting
