@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import signal
 import time
@@ -59,6 +60,7 @@ class Engine:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Recover, start the actors and listen; return the bound address."""
         venue = self.store.recover()
+        _tune_gc()
         journal = self.store.journal
         server_cfg = self.config.server
         self.outbox = Outbox(journal)
@@ -158,6 +160,15 @@ class Engine:
         log.critical("journal_failed_engine_stopping", error=repr(exc))
         self.exit_code = 2
         asyncio.get_running_loop().create_task(self.stop())
+
+
+def _tune_gc() -> None:
+    # The recovered state is long-lived: move it out of the collector's sight, and collect the
+    # young generation less often (allocation-heavy matching otherwise triggers it constantly;
+    # the benchmark notes measured 18-23% of core throughput spent in the collector).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def serve(
