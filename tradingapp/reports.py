@@ -65,8 +65,8 @@ def order_fields(spec: SymbolSpec, order: Order) -> dict[str, Any]:
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,
         "symbol": spec.symbol,
-        "side": order.side.value,
-        "order_type": order.order_type.value,
+        "side": order.side,
+        "order_type": order.order_type,
         "price": spec.format_price(order.price),
         "stop_price": spec.format_price(order.stop_price),
     }
@@ -79,7 +79,7 @@ def order_state(spec: SymbolSpec, order: Order) -> dict[str, Any]:
     state["cum_qty"] = spec.format_quantity(order.filled)
     state["leaves_qty"] = spec.format_quantity(order.leaves)
     state["avg_price"] = avg_price(spec, order.notional, order.filled)
-    state["order_status"] = order.status.value
+    state["order_status"] = order.status
     return state
 
 
@@ -89,7 +89,7 @@ def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, 
     order = event.order
     report = {"type": "execution_report", **order_fields(spec, order)}
     report["exec_type"] = _EXEC_TYPE[kind]
-    report["order_status"] = event.status.value
+    report["order_status"] = event.status
     report["quantity"] = spec.format_quantity(event.quantity)
     report["cum_qty"] = spec.format_quantity(event.filled)
     report["leaves_qty"] = spec.format_quantity(event.leaves)
@@ -119,7 +119,7 @@ def fill_reports(spec: SymbolSpec, trade: Trade, timestamp: int) -> tuple[dict[s
     ):
         report = {"type": "execution_report", **order_fields(spec, order)}
         report["exec_type"] = "trade"
-        report["order_status"] = (OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED).value
+        report["order_status"] = OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED
         report["quantity"] = spec.format_quantity(leaves + filled)
         report["cum_qty"] = spec.format_quantity(filled)
         report["leaves_qty"] = spec.format_quantity(leaves)
@@ -145,7 +145,7 @@ def trade_message(spec: SymbolSpec, trade: Trade, seq: int, timestamp: int) -> d
         "trade_id": trade.trade_id,
         "price": spec.format_price(trade.price),
         "quantity": spec.format_quantity(trade.quantity),
-        "aggressor_side": trade.taker.side.value,
+        "aggressor_side": trade.taker.side,
         "maker_order_id": trade.maker.order_id,
         "taker_order_id": trade.taker.order_id,
         "maker_fee": format_scaled(trade.maker_fee, spec.quote_places),
@@ -203,7 +203,7 @@ def cancel_reject(spec: SymbolSpec | None, event: CancelRejected, request_id: An
         "reason": event.reason.value,
         "text": event.text,
         "response_to": event.response_to,
-        "order_status": None if order is None else order.status.value,
+        "order_status": None if order is None else order.status,
     }
     if request_id is not None:
         message["request_id"] = request_id

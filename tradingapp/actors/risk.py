@@ -141,8 +141,8 @@ class RiskActor(Actor):
         shown = {
             "client_order_id": request.client_order_id,
             "symbol": request.symbol,
-            "side": request.side.value,
-            "order_type": request.order_type.value,
+            "side": request.side,
+            "order_type": request.order_type,
             "price": spec.format_price(request.price),
             "stop_price": spec.format_price(request.stop_price),
             "quantity": spec.format_quantity(request.quantity),

@@ -23,6 +23,11 @@ MAX_UNITS = 10**15
 MAX_DECIMAL_CHARS = 40
 
 _DECIMAL_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\Z")
+# The common wire form: unsigned digits with an optional fraction (parsed without Decimal).
+_PLAIN_RE = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,18}))?\Z")
+
+#: Formatted strings kept per grid (prices and sizes repeat a great deal on a busy book).
+FORMAT_CACHE_SIZE = 4096
 
 
 class NumberError(ValueError):
@@ -74,7 +79,7 @@ class Grid:
     integer and string work (no Decimal on the way out, which is the hot direction).
     """
 
-    __slots__ = ("field", "invalid", "multiplier", "off_grid", "places", "step")
+    __slots__ = ("_formatted", "field", "invalid", "multiplier", "off_grid", "places", "step")
 
     def __init__(self, step: str | Decimal, field: str, off_grid: Reason, invalid: Reason) -> None:
         step_dec = Decimal(step)
@@ -86,9 +91,16 @@ class Grid:
         self.field = field
         self.off_grid = off_grid
         self.invalid = invalid
+        self._formatted: dict[int, str] = {}
 
     def to_units(self, value: object, *, allow_zero: bool = False) -> int:
         """Convert a decimal value to a whole number of steps, refusing anything inexact."""
+        if type(value) is str:
+            plain = _PLAIN_RE.match(value)
+            if plain is not None:
+                units = self._plain_units(plain.group(1), plain.group(2) or "")
+                if units is not None and (units > 0 or allow_zero):
+                    return units
         dec = to_decimal(value, self.field, self.invalid)
         if dec < 0 or (dec == 0 and not allow_zero):
             raise NumberError(self.invalid, f"{self.field} must be greater than zero")
@@ -106,9 +118,29 @@ class Grid:
             raise NumberError(self.invalid, f"{self.field} {value} is too large")
         return int(units)
 
+    def _plain_units(self, whole: str, fraction: str) -> int | None:
+        # Exact steps of a plain "digits[.digits]" string using integer arithmetic only; None
+        # when it is off the grid or too large (the Decimal path then gives the precise error).
+        places = self.places
+        if len(fraction) > places:
+            if fraction[places:].strip("0"):
+                return None
+            fraction = fraction[:places]
+        scaled = int(whole + fraction.ljust(places, "0"))
+        units, rest = divmod(scaled, self.multiplier)
+        if rest or units > MAX_UNITS:
+            return None
+        return units
+
     def format(self, units: int) -> str:
         """Return ``units`` steps as a decimal string with the step's number of places."""
-        return format_scaled(units * self.multiplier, self.places)
+        cache = self._formatted
+        text = cache.get(units)
+        if text is None:
+            if len(cache) >= FORMAT_CACHE_SIZE:
+                cache.clear()
+            text = cache[units] = format_scaled(units * self.multiplier, self.places)
+        return text
 
 
 def format_scaled(value: int, places: int) -> str:

@@ -1,21 +1,17 @@
 """The small vocabularies of the engine: side, order type, order status, self-trade prevention.
 
-Each enum's value is its wire name, so converting from and to the protocol is ``Side("buy")`` and
-``side.value``. Members are singletons; the matching code compares them with ``is``.
+Each enum is a ``StrEnum`` whose members *are* their wire names: ``Side("buy") is Side.BUY``
+and ``Side.BUY == "buy"``, so a member goes onto the wire as it is (msgpack and JSON see a
+``str``) without the Python-level ``.value`` property on the hot path, and hashes at C speed.
+Members are singletons; the matching code compares them with ``is``.
 """
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class _FastEnum(Enum):
-    # Members are singletons compared with ``is``; hashing by identity (C speed) instead of
-    # Enum's Python-level ``hash(self._name_)`` makes set and dict lookups on them cheap.
-    __hash__ = object.__hash__
-
-
-class Side(_FastEnum):
+class Side(StrEnum):
     """Which way an order trades."""
 
     BUY = "buy"
@@ -27,7 +23,7 @@ class Side(_FastEnum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(_FastEnum):
+class OrderType(StrEnum):
     """What an order does on arrival and whether it may rest.
 
     Stop and take-profit types wait outside the book until the last trade price reaches their
@@ -67,7 +63,7 @@ _NEEDS_PRICE = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_
 _RESTING = _NEEDS_PRICE
 
 
-class OrderStatus(_FastEnum):
+class OrderStatus(StrEnum):
     """An order's current state (FIX OrdStatus); the last four are terminal."""
 
     NEW = "new"
@@ -83,7 +79,7 @@ class OrderStatus(_FastEnum):
         return self is OrderStatus.NEW or self is OrderStatus.PARTIALLY_FILLED
 
 
-class SelfTradePrevention(_FastEnum):
+class SelfTradePrevention(StrEnum):
     """What happens when an incoming order would trade with a resting order of its own account.
 
     The incoming (taker) order's mode decides, as at Coinbase and Binance:
