@@ -186,6 +186,7 @@ class OrderHandle:
         self._ack: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._done: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._changed: asyncio.Event = asyncio.Event()
+        self._cursor = 0
 
     def __repr__(self) -> str:
         return (
@@ -234,17 +235,41 @@ class OrderHandle:
         return result
 
     async def next_report(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Wait for the next report after the ones already in ``reports``, and return it."""
-        seen = len(self.reports)
+        """Return the next report not yet returned by this method (the first call: the first report).
+
+        Waits for it if it has not arrived; raises :class:`ClientError` when the order is done and
+        every report has been returned, ``TimeoutError`` after ``timeout`` seconds.
+        """
         async with asyncio.timeout(timeout):
-            while len(self.reports) == seen:
+            while self._cursor >= len(self.reports):
                 if self._done.done():
-                    if self._done.exception() is not None:
-                        raise self._done.exception()  # type: ignore[misc]
+                    error = self._done.exception()
+                    if error is not None:
+                        raise error
                     raise ClientError("the order is done: no more reports will come")
                 self._changed.clear()
                 await self._changed.wait()
-        return self.reports[seen]
+        report = self.reports[self._cursor]
+        self._cursor += 1
+        return report
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        # every report from the first, ending after the terminal one (no timeout)
+        index = 0
+        while True:
+            while index >= len(self.reports):
+                if self._done.done():
+                    error = self._done.exception()
+                    if error is not None:
+                        raise error
+                    return
+                self._changed.clear()
+                await self._changed.wait()
+            yield self.reports[index]
+            index += 1
 
     async def cancel(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Cancel this order (see :meth:`Client.cancel`)."""
