@@ -308,3 +308,30 @@ async def test_server_sends_heartbeat_when_idle(harness: EngineHarness, mode: st
     assert float(reply["heartbeat_interval"]) == 0.3
     hb = await c.recv("heartbeat", timeout=2)
     assert hb.get("test_request_id") is None
+
+
+async def test_logout_comes_after_the_replies_to_earlier_requests(venue: EngineHarness, mode: str) -> None:
+    """A client that sends requests then logout gets every reply before the logout (the server
+    must not close the session with the acknowledgement of an order it entered still unsent)."""
+    c = await venue.logged_on("alice", mode)
+    await c.send(
+        {
+            "type": "new_order",
+            "client_order_id": "before-logout",
+            "symbol": "BTC-USDT",
+            "side": "buy",
+            "order_type": "limit",
+            "quantity": "0.1",
+            "price": "30000",
+        }
+    )
+    await c.send({"type": "balances", "request_id": "bal"})
+    await c.send({"type": "logout"})
+    await c.wait_closed()
+    types = [(m["type"], m.get("exec_type")) for m in c.received]
+    assert types[-1] == ("logout", None), types
+    assert ("execution_report", "new") in types, types
+    assert ("balances", None) in types, types
+    # the order was entered either way
+    d = await venue.logged_on("alice", mode)
+    assert [o["client_order_id"] for o in await d.open_orders()] == ["before-logout"]
