@@ -52,7 +52,8 @@ DEMO_SYMBOLS: dict[str, tuple[str, str, str]] = {
 }
 DEFAULT_ACCOUNTS = tuple(f"load{i}" for i in range(1, 9))
 
-# The flow's mix (fractions of the requests sent while the connection has resting orders).
+# The flow's mix: fractions of the requests (cancels need resting orders; IOC and market
+# shares are of the new orders).
 CANCEL_SHARE = 0.22
 IOC_SHARE = 0.05
 MARKET_SHARE = 0.03
@@ -371,8 +372,9 @@ class Worker:
         self.rng = random.Random(seed)
         self.symbols = options.symbols
         self.inflight: dict[int, tuple[int, int]] = {}  # request_id -> (sent ns, kind)
-        self.resting: collections.OrderedDict[int, str] = collections.OrderedDict()  # order id -> symbol
-        self.pending_limits = 0  # limit orders sent and not yet acknowledged
+        # this connection's limit orders that may rest, oldest first, sent or acknowledged:
+        # client order id -> (symbol, venue order id once known)
+        self.resting: collections.OrderedDict[str, tuple[str, int | None]] = collections.OrderedDict()
         self.next_rid = 1
         self.cid_prefix = f"lg{run.run_id}{index}-"
         self.lost = False
@@ -385,11 +387,16 @@ class Worker:
         self.next_rid = rid + 1
         r = rng.random()
         resting = self.resting
-        # orders sent but not acknowledged yet may rest too: count them against the bound
-        full = len(resting) + self.pending_limits >= self.options.max_resting
-        if resting and (r < CANCEL_SHARE or full):
-            order_id, symbol = resting.popitem(last=False)
-            return {"type": "cancel", "symbol": symbol, "order_id": order_id, "request_id": rid}, _CANCEL
+        if resting and (r < CANCEL_SHARE or len(resting) >= self.options.max_resting):
+            # the oldest: by venue id once acknowledged, else by client order id (still in flight;
+            # the venue handles a session's requests in order, so the cancel follows the order)
+            cid, (symbol, order_id) = resting.popitem(last=False)
+            cancel: dict[str, Any] = {"type": "cancel", "symbol": symbol, "request_id": rid}
+            if order_id is None:
+                cancel["orig_client_order_id"] = cid
+            else:
+                cancel["order_id"] = order_id
+            return cancel, _CANCEL
         flow = self.symbols[rng.randrange(len(self.symbols))] if len(self.symbols) > 1 else self.symbols[0]
         buy = rng.random() < 0.5
         msg: dict[str, Any] = {
@@ -401,8 +408,6 @@ class Worker:
             "request_id": rid,
         }
         r = rng.random()
-        if full and r >= IOC_SHARE + MARKET_SHARE:
-            r = rng.random() * (IOC_SHARE + MARKET_SHARE)  # at the bound: nothing that rests
         if r < IOC_SHARE:
             msg["order_type"] = "ioc"
             through = flow.ioc_ticks
@@ -413,9 +418,9 @@ class Worker:
             msg["quantity"] = flow.quantities[rng.randrange(4)]  # small ones
             return msg, _MARKET
         msg["order_type"] = "limit"
-        self.pending_limits += 1
         offset = rng.randint(-flow.cross_ticks, flow.passive_ticks)
         msg["price"] = flow.price(flow.mid_ticks - offset if buy else flow.mid_ticks + offset)
+        resting[msg["client_order_id"]] = (flow.symbol, None)
         return msg, _LIMIT
 
     def send(self, n: int) -> int:
@@ -473,23 +478,23 @@ class Worker:
                 if entry is not None:
                     replies += 1
                     kind = entry[1]
-                    if kind == _LIMIT:
-                        self.pending_limits -= 1
                     acked[kind] += 1
                     (cancel_lat if kind == _CANCEL else order_lat).append(now - entry[0])
             if mtype == "execution_report":
                 exec_type = m["exec_type"]
                 if exec_type == "new":
-                    if kind == _LIMIT:
-                        resting[m["order_id"]] = m["symbol"]
+                    cid = m["client_order_id"]
+                    if kind == _LIMIT and cid in resting:
+                        resting[cid] = (m["symbol"], m["order_id"])  # keeps its place
                 elif exec_type == "trade":
                     stats.outcomes["fill"] += 1
                     if m["order_status"] == "filled":
-                        resting.pop(m["order_id"], None)
+                        resting.pop(m["client_order_id"], None)
                 elif exec_type == "rejected":
                     stats.rejects[str(m.get("reject_reason"))] += 1
+                    resting.pop(m["client_order_id"], None)
                 elif exec_type in ("canceled", "expired"):
-                    resting.pop(m["order_id"], None)
+                    resting.pop(m["client_order_id"], None)
                     reason = m.get("reason")
                     if reason != "canceled_by_user":
                         stats.outcomes[f"{exec_type}:{reason}"] += 1
