@@ -60,6 +60,7 @@ __all__ = [
     "RequestRejected",
     "Subscription",
     "connect",
+    "random_request_id_base",
     "to_decimal_string",
 ]
 
@@ -133,6 +134,11 @@ def to_decimal_string(value: Number, name: str = "value") -> str:
     if isinstance(value, str | int) and not isinstance(value, bool):  # subclasses
         return str(value)
     raise TypeError(f"{name} must be a str, int or Decimal, not {type(value).__name__}")
+
+
+def random_request_id_base() -> int:
+    """Return a random first request id (a multiple of 2^32 below 2^62, so ids stay int64)."""
+    return (secrets.randbits(30) or 1) << 32
 
 
 def _silence(fut: asyncio.Future[Any]) -> None:
@@ -551,7 +557,10 @@ class Client:
         #: Recent messages that no request, order or subscription claimed.
         self.unrouted: collections.deque[dict[str, Any]] = collections.deque(maxlen=UNROUTED_KEEP)
         self.closed = asyncio.Event()
-        self._rids = itertools.count(1)
+        # Request ids start at a random base: the venue copies an order's immediate reports
+        # (with the request_id) to every session of the account, so ids must not collide with
+        # those of another connection logged on as the same account.
+        self._rids = itertools.count(random_request_id_base())
         self._cid_prefix = secrets.token_hex(5)
         self._cids = itertools.count(1)
         self._pending: dict[Any, asyncio.Future[dict[str, Any]] | _CancelAllWaiter] = {}

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from clients.client import Client, ClientError, connect
+from clients.client import Client, ClientError, connect, random_request_id_base
 
 __all__ = ["DEMO_SYMBOLS", "SymbolFlow", "add_arguments", "main", "run_loadgen"]
 
@@ -375,9 +375,11 @@ class Worker:
         # this connection's limit orders that may rest, oldest first, sent or acknowledged:
         # client order id -> (symbol, venue order id once known)
         self.resting: collections.OrderedDict[str, tuple[str, int | None]] = collections.OrderedDict()
-        self.next_rid = 1
+        self.next_rid = random_request_id_base()  # unique even on a shared account
         self.cid_prefix = f"lg{run.run_id}{index}-"
         self.lost = False
+        #: another connection logs on as the same account (and so receives our reports too)
+        self.shared = options.connections > len(options.accounts)
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -469,6 +471,8 @@ class Worker:
         cancel_lat = stats.cancel_latency
         acked = stats.acked
         replies = 0
+        shared = self.shared
+        prefix = self.cid_prefix
         for m in msgs:
             mtype = m.get("type")
             rid = m.get("request_id")
@@ -481,6 +485,8 @@ class Worker:
                     acked[kind] += 1
                     (cancel_lat if kind == _CANCEL else order_lat).append(now - entry[0])
             if mtype == "execution_report":
+                if shared and not str(m.get("client_order_id")).startswith(prefix):
+                    continue  # another connection's order on the same account
                 exec_type = m["exec_type"]
                 if exec_type == "new":
                     cid = m["client_order_id"]

@@ -230,3 +230,18 @@ def test_sync_client(threaded_engine: tuple[str, int]) -> None:  # noqa: F811
         assert 0 == client.cancel_all(timeout=T).orders
         assert client.ping(timeout=T) < T
     assert client.is_closed
+
+
+async def test_two_sessions_of_one_account(engine_addr: tuple[str, int]) -> None:  # noqa: F811
+    first, second = await connect(*engine_addr), await connect(*engine_addr)
+    for client in (first, second):
+        await client.logon("carol", "carol-key", timeout=T)
+    order = await first.submit_order(BTC, "buy", "limit", "0.1", "29000", timeout=T)
+    # the venue copies the order's reports to the other session; they must not answer its requests
+    balances = await second.balances(timeout=T)
+    assert balances["USDT"]["reserved"] > 0
+    await order.cancel(timeout=T)
+    assert [] == await second.open_orders(timeout=T)
+    assert {m.get("order_id") for m in second.unrouted} <= {order.order_id}
+    for client in (first, second):
+        await client.close()

@@ -53,11 +53,13 @@ async def test_closed_loop_run(engine_addr: tuple[str, int]) -> None:  # noqa: F
 
 async def test_count_bound(engine_addr: tuple[str, int]) -> None:  # noqa: F811
     host, port = engine_addr
-    args = loadgen.parse(
-        ["--port", str(port), "--host", host, "--count", "300", "--duration", "30", "--quiet"]
-    )
+    argv = ["--port", str(port), "--host", host, "--count", "300", "--duration", "30", "--quiet"]
+    # three connections on two accounts: each sees the other's reports on the shared account
+    args = loadgen.parse([*argv, "--connections", "3", "--accounts", "load1", "load2:load2-key"])
     report = await loadgen.run_loadgen(loadgen.Options.from_args(args))
     assert 300 == report["sent"]["total"] == report["acked"]["total"]
+    assert [] == report["errors"]
+    assert ["load1", "load2"] == report["cleanup"]["accounts"]
     assert report["send_phase_s"] < 10
 
 
