@@ -35,19 +35,19 @@ _EXEC_TYPE = {
     Canceled: "canceled",
     Expired: "expired",
     Replaced: "replaced",
-    Restated: "restated",
+    Restated: "replaced",  # a self-trade "decrement" cut (FIX Restated); the wire enum has no such type
     Triggered: "triggered",
 }
 
 
-def avg_price(spec: SymbolSpec, notional: int, filled: int) -> str:
+def avg_price(spec: SymbolSpec, notional: int, filled: int) -> str | None:
     """Return the average fill price ``notional / filled`` ticks as a decimal string.
 
     Exact when it falls on the tick grid (the common case); otherwise rounded half-even to
     ``AVG_PRICE_EXTRA_PLACES`` more places than the tick has.
     """
     if filled == 0:
-        return spec.price.format(0)
+        return None
     grid = spec.price
     if notional % filled == 0:
         return grid.format(notional // filled)
@@ -100,10 +100,6 @@ def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, 
         report["text"] = event.text
     elif kind is Canceled or kind is Expired or kind is Restated:
         report["reason"] = event.reason.value
-    elif kind is Replaced and event.previous_client_order_id != order.client_order_id:
-        report["orig_client_order_id"] = event.previous_client_order_id
-    elif kind is Triggered:
-        report["trigger_price"] = spec.format_price(event.trigger_price)
     return report
 
 
@@ -205,6 +201,7 @@ def cancel_reject(spec: SymbolSpec | None, event: CancelRejected, request_id: An
         "response_to": event.response_to,
         "order_status": None if order is None else order.status,
     }
+    message = {key: value for key, value in message.items() if value is not None}
     if request_id is not None:
         message["request_id"] = request_id
     return message
@@ -231,7 +228,7 @@ def rejected_order(
         "quantity": request.get("quantity"),
         "cum_qty": "0",
         "leaves_qty": "0",
-        "avg_price": "0",
+        "avg_price": None,
         "timestamp": format_timestamp(timestamp),
         "reject_reason": reason.value,
         "text": text,

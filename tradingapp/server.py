@@ -176,11 +176,11 @@ async def serve(
 ) -> int:
     """Run an engine until SIGTERM/SIGINT; return the process exit status."""
     engine = Engine(config, data_dir=data_dir, fsync=fsync, repair=repair)
-    bound_host, bound_port = await engine.start(host, port)
-    print(f"listening on {bound_host}:{bound_port}", flush=True)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(engine.stop()))
+    bound_host, bound_port = await engine.start(host, port)
+    print(f"listening on {bound_host}:{bound_port}", flush=True)
     await engine.stopped.wait()
     return engine.exit_code
 

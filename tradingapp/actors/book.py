@@ -24,6 +24,7 @@ from tradingapp.engine.events import (
 from tradingapp.engine.reasons import Reason
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
+from tradingapp.protocol.schema import format_timestamp
 from tradingapp.reports import (
     cancel_reject,
     execution_report,
@@ -94,6 +95,7 @@ class BookActor(Actor):
         spec = self.spec
         ts = message.command.timestamp
         for_account = self.outbox.for_account
+        own_id = getattr(message.command, "order_id", None)
         trade_seq = self.book.trade_count - sum(1 for event in events if type(event) is Trade)
         for event in events:
             kind = type(event)
@@ -111,7 +113,7 @@ class BookActor(Actor):
                 out.append((message.reply.send, cancel_reject(spec, event, message.request_id)))  # type: ignore[arg-type]
             else:
                 report = execution_report(spec, event, ts)
-                if message.request_id is not None:
+                if message.request_id is not None and event.order.order_id == own_id:  # type: ignore[union-attr]
                     report["request_id"] = message.request_id
                 out.append(for_account(str(event.order.account), report))  # type: ignore[union-attr]
 
@@ -131,7 +133,12 @@ class BookActor(Actor):
                 (query.reply.send, reject(Reason.UNKNOWN_ORDER, text, "order_status", query.request_id))
             )
             return
-        report = {"type": "execution_report", **states[0], "exec_type": "order_status"}
+        report = {
+            "type": "execution_report",
+            **states[0],
+            "exec_type": "order_status",
+            "timestamp": format_timestamp(time.time_ns()),
+        }
         if query.request_id is not None:
             report["request_id"] = query.request_id
         self._out.append((query.reply.send, report))

@@ -193,8 +193,6 @@ class FeedPublisher(Actor):
                 "symbol": request.symbol,
                 "channels": request.channels,
                 "depth": request.levels,
-                "seq": feed.update_seq,
-                "trade_seq": feed.trade_seq,
             }
             if request.request_id is not None:
                 ack["request_id"] = request.request_id
@@ -227,7 +225,7 @@ class FeedPublisher(Actor):
             ack: dict[str, Any] = {
                 "type": "unsubscribed",
                 "symbol": request.symbol,
-                "channels": request.channels,
+                "channels": list(request.channels or CHANNELS),
             }
             if request.request_id is not None:
                 ack["request_id"] = request.request_id

@@ -50,8 +50,13 @@ class OpenOrdersGather:
         self.states[symbol] = states
         self.waiting -= 1
         if self.waiting == 0:
-            orders = [s for symbol in sorted(self.states) for s in self.states[symbol]]
+            orders = sorted((s for part in self.states.values() for s in part), key=_by_order_id)
             out.append((self.reply.send, _open_orders_reply(orders, self.request_id)))
+
+
+def _by_order_id(state: dict[str, Any]) -> int:
+    order_id: int = state["order_id"]
+    return order_id
 
 
 def _open_orders_reply(orders: list[dict[str, Any]], request_id: Any) -> dict[str, Any]:
@@ -279,7 +284,7 @@ class RiskActor(Actor):
             }
             for asset, (total, available, reserved) in self.risk.balances(request.account).items()
         }
-        message: dict[str, Any] = {"type": "balances", "account": request.account, "balances": balances}
+        message: dict[str, Any] = {"type": "balances", "balances": balances}
         if request.request_id is not None:
             message["request_id"] = request.request_id
         return message

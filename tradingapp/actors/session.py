@@ -310,7 +310,9 @@ class Session(asyncio.Protocol):
         """A client heartbeat needs no answer (FIX 0)."""
 
     def _on_test_request(self, msg: dict[str, Any], rid: Any, now: int) -> None:
-        reply: dict[str, Any] = {"type": "heartbeat", "test_request_id": msg.get("test_request_id")}
+        reply: dict[str, Any] = {"type": "heartbeat"}
+        if msg.get("test_request_id") is not None:
+            reply["test_request_id"] = msg["test_request_id"]
         if rid is not None:
             reply["request_id"] = rid
         self.reply(reply)

@@ -172,6 +172,12 @@ def limit_hold(spec: SymbolSpec, price: int, leaves: int, rate: int) -> int:
     return notional + (fee_amount(notional, rate) if rate > 0 else 0)
 
 
+def _available(account: Account, asset: str) -> int:
+    # Read without creating an empty holding: a refused order must change no state at all.
+    holding = account.holdings.get(asset)
+    return 0 if holding is None else holding.available
+
+
 def _worst_rate(fees: FeeRates) -> int:
     return max(fees.maker, fees.taker, 0)
 
@@ -307,10 +313,10 @@ class Risk:
                 assert request.stop_price is not None
                 amount = budget = self.stop_budget(account.fees, spec, request.stop_price, request.quantity)
             else:
-                amount = budget = account.holding(asset).available
+                amount = budget = _available(account, asset)
                 if amount <= 0:
                     raise Rejection(Reason.INSUFFICIENT_FUNDS, f"insufficient funds: no {asset} available")
-        available = account.holding(asset).available
+        available = _available(account, asset)
         if amount > available:
             fmt = self.config.format_asset
             raise Rejection(
