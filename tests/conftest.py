@@ -142,3 +142,28 @@ def make_driver() -> Iterator[Callable[..., Driver]]:
 def driver(make_driver: Callable[..., Driver], spec: SymbolSpec) -> Driver:
     """A driver on an empty BTC-USDT book."""
     return make_driver(spec)
+
+
+# -- known open bugs ---------------------------------------------------------------------------
+# Tests that expose a bug not fixed yet are listed in tests/known_bugs.txt (one node id per line,
+# with the bug after a "#"). They run as strict xfail: the suite still reports them, and the day a
+# fix lands the test turns XPASS and fails the run until its line is removed.
+_KNOWN_BUGS_FILE = __import__("pathlib").Path(__file__).with_name("known_bugs.txt")
+
+
+def _known_bugs() -> dict[str, str]:
+    bugs = {}
+    if _KNOWN_BUGS_FILE.exists():
+        for line in _KNOWN_BUGS_FILE.read_text().splitlines():
+            node, _, why = line.partition("#")
+            if node.strip():
+                bugs[node.strip()] = why.strip() or "known open bug"
+    return bugs
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    bugs = _known_bugs()
+    for item in items:
+        why = bugs.get(item.nodeid)
+        if why is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"open bug: {why}", strict=True))

@@ -1,6 +1,6 @@
 """Cancel and cancel-all."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

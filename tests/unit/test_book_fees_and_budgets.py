@@ -1,6 +1,6 @@
 """Maker and taker fees on trades, and spending budgets of market buys."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

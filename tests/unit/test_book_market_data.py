@@ -1,6 +1,6 @@
 """BBO and depth queries, and the BboChanged / DepthChanged events with their update sequence."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

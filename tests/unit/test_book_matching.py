@@ -1,6 +1,6 @@
 """Price-time matching of limit orders, order state, validation and the symbol's filters."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Market, IOC, FOK and post-only orders."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Replace (cancel/replace) of resting orders: when priority is kept, when it is lost, and refusals."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Self-trade prevention: the incoming order's mode decides what happens when it meets its own account."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

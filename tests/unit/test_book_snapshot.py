@@ -1,6 +1,6 @@
 """state_digest(), snapshot() and OrderBook.restore(): equal state, equal future."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

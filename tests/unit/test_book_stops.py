@@ -1,6 +1,6 @@
 """Stop and take-profit orders: triggers on the last trade price, amendments, and cascades."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fee rates in millionths and the rounding of every fee toward zero."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Exact decimal <-> tick and lot conversion at the edges (SymbolSpec grids)."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SymbolSpec: grids, filters and the asset scales derived from tick and lot sizes."""
 
-# ruff: noqa: SIM300  (house style for tests: `assert expected == actual`)
+
 
 from __future__ import annotations
 

@@ -98,9 +98,9 @@ class Grid:
         if type(value) is str:
             plain = _PLAIN_RE.match(value)
             if plain is not None:
-                units = self._plain_units(plain.group(1), plain.group(2) or "")
-                if units is not None and (units > 0 or allow_zero):
-                    return units
+                exact = self._plain_units(plain.group(1), plain.group(2) or "")
+                if exact is not None and (exact > 0 or allow_zero):
+                    return exact
         dec = to_decimal(value, self.field, self.invalid)
         if dec < 0 or (dec == 0 and not allow_zero):
             raise NumberError(self.invalid, f"{self.field} must be greater than zero")

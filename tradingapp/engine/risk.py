@@ -601,7 +601,7 @@ def _hold_to_data(hold: Hold) -> list[object]:
 
 def _hold_from_data(row: list[object]) -> Hold:
     hold = Hold.__new__(Hold)
-    hold.side = Side(row[0])
+    hold.side = Side(str(row[0]))
     for name, value in zip(_HOLD_FIELDS, row[1:-1], strict=True):
         setattr(hold, name, value)
     hold.pending = deque(row[-1])  # type: ignore[call-overload]
