@@ -56,7 +56,7 @@ from tradingapp.engine.events import (
     Trade,
     Triggered,
 )
-from tradingapp.engine.fees import RATE_SCALE, fee_amount
+from tradingapp.engine.fees import RATE_SCALE, FeeRates, fee_amount
 from tradingapp.engine.level import PriceLevel
 from tradingapp.engine.numbers import MAX_UNITS
 from tradingapp.engine.orders import Order
@@ -931,8 +931,6 @@ def _order_to_data(order: Order) -> list[object]:
 
 
 def _order_from_data(row: list[Any], fee_lookup: Any) -> Order:
-    from tradingapp.engine.fees import FeeRates
-
     (
         oid,
         account,
