@@ -100,6 +100,8 @@ def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, 
         report["text"] = event.text
     elif kind is Canceled or kind is Expired or kind is Restated:
         report["reason"] = event.reason.value
+    elif kind is Triggered:
+        report["trigger_price"] = spec.format_price(event.trigger_price)
     return report
 
 

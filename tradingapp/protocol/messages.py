@@ -365,6 +365,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             opt("liquidity", Kind.ENUM, "Whether this order made or took liquidity.", values=LIQUIDITY),
             _dec("fee", "Fee charged on this fill (negative: rebate)."),
             opt("fee_asset", Kind.STRING, "Asset the fee is charged in."),
+            _dec("trigger_price", "Last trade price that released a stop (exec_type `triggered`)."),
             opt(
                 "reject_reason",
                 Kind.ENUM,
