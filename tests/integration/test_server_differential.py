@@ -249,7 +249,8 @@ async def test_server_matches_the_reference_book(venue: EngineHarness, seed: int
     # every order's final state, asked of the server by its owner
     for order_id, order in flow.reference.orders.items():
         c = clients[str(order.account)]
-        st = await c.request({"type": "order_status", "symbol": SYM, "order_id": order_id}, "execution_report")
+        query = {"type": "order_status", "symbol": SYM, "order_id": order_id}
+        st = await c.request(query, "execution_report")
         assert (
             st["order_status"],
             st["quantity"],
