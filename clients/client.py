@@ -58,6 +58,7 @@ __all__ = [
     "Number",
     "OrderHandle",
     "RequestRejected",
+    "SeqCheck",
     "Subscription",
     "connect",
     "random_request_id_base",
@@ -370,13 +371,46 @@ class _CancelAllWaiter:
 # -- market data ----------------------------------------------------------------------------------
 
 
+class SeqCheck:
+    """Checks the ``seq`` of ``bbo``, ``depth`` and ``trade`` messages (docs/protocol.md, *Market
+    data sequence numbers*), per channel and symbol.
+
+    Each message must have ``seq == last + 1 + conflated`` (``conflated``: messages of a
+    ``bbo``/``depth`` channel the server left out for a slow reader, absent when none). A larger
+    jump is data lost (:attr:`lost` counts the messages); a seq not above the last one starts
+    again from it (a new snapshot, after another ``subscribe`` of the symbol).
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], int] = {}
+        #: Messages lost (seq jumps not explained by conflation); 0 on a healthy connection.
+        self.lost = 0
+        #: Messages the server conflated away (slow reading; nothing is lost).
+        self.conflated = 0
+
+    def check(self, msg: Mapping[str, Any]) -> int:
+        """Account for one market-data message; return how many messages were lost just before it."""
+        key = (msg["type"], msg["symbol"])
+        seq = msg["seq"]
+        last = self.last.get(key)
+        self.last[key] = seq
+        if last is None or seq <= last:
+            return 0
+        skipped = msg.get("conflated", 0)
+        self.conflated += skipped
+        lost = max(0, seq - last - 1 - skipped)
+        self.lost += lost
+        return lost
+
+
 class Subscription:
     """Market data of one symbol: an async iterator of ``bbo``, ``depth`` and ``trade`` messages.
 
     The first messages after subscribing are the snapshots of the book channels (the current BBO
-    and depth, when the book has any) and recent trades; updates follow. Messages are buffered
-    without bound until read, so read them (or unsubscribe). Iteration ends after
-    :meth:`unsubscribe` or when the connection closes (then :attr:`error` says why).
+    and depth) and recent trades; updates follow. Messages are buffered without bound until
+    read, so read them (or unsubscribe). Iteration ends after :meth:`unsubscribe` or when the
+    connection closes (then :attr:`error` says why). :attr:`seq` checks every message's ``seq``
+    as it arrives: ``seq.lost`` stays 0 unless data was lost.
 
     >>> async with await client.subscribe("BTC-USDT") as feed:  # doctest: +SKIP
     ...     async for msg in feed:
@@ -393,6 +427,8 @@ class Subscription:
         #: Why iteration ended early (connection lost), else None.
         self.error: BaseException | None = None
         self.closed = False
+        #: Sequence check of the messages received (lost and conflated counts).
+        self.seq = SeqCheck()
         self._buffer: collections.deque[dict[str, Any]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
 
@@ -447,6 +483,7 @@ class Subscription:
         await self.client._unsubscribe(self, timeout)
 
     def _push(self, msg: dict[str, Any]) -> None:
+        self.seq.check(msg)
         self._buffer.append(msg)
         waiter = self._waiter
         if waiter is not None and not waiter.done():

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from clients.client import Client, ClientError, connect, random_request_id_base
+from clients.client import Client, ClientError, SeqCheck, connect, random_request_id_base
 
 __all__ = ["DEMO_SYMBOLS", "SymbolFlow", "add_arguments", "main", "run_loadgen"]
 
@@ -308,6 +308,7 @@ class Stats:
         self.feed_bytes = 0
         self.feed_trade_gaps = 0
         self.feed_book_gaps = 0
+        self.feed_conflated = 0
 
     @property
     def sent_total(self) -> int:
@@ -531,30 +532,27 @@ class Worker:
 
 
 class Subscriber:
-    """Reads every symbol's feed and counts messages and sequence gaps."""
+    """Reads every symbol's feed and counts messages, sequence gaps and conflation."""
 
     def __init__(self, client: Client, stats: Stats) -> None:
         self.client = client
         self.stats = stats
-        self.last_seq: dict[tuple[str, str], int] = {}
+        self.seq = SeqCheck()
 
     def on_batch(self, msgs: list[dict[str, Any]]) -> None:
         stats = self.stats
-        last = self.last_seq
+        check = self.seq.check
         for m in msgs:
             mtype = m.get("type")
             if mtype not in ("bbo", "depth", "trade"):
                 continue
             stats.feed_messages += 1
-            key = (mtype, m["symbol"])
-            seq = m["seq"]
-            previous = last.get(key)
-            if previous is not None and seq > previous + 1:
+            if check(m):
                 if mtype == "trade":
                     stats.feed_trade_gaps += 1
                 else:
-                    stats.feed_book_gaps += 1  # bbo/depth may be conflated for a slow reader
-            last[key] = seq
+                    stats.feed_book_gaps += 1
+            stats.feed_conflated += m.get("conflated", 0)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -766,7 +764,8 @@ def _finish(report: dict[str, Any], stats: Stats, send_seconds: float) -> dict[s
     report["feed"] = {
         "messages": stats.feed_messages,
         "trade_gaps": stats.feed_trade_gaps,
-        "book_gaps_conflated": stats.feed_book_gaps,
+        "book_gaps": stats.feed_book_gaps,
+        "conflated": stats.feed_conflated,
     }
     report["errors"] = list(stats.errors)
     return report
@@ -813,7 +812,8 @@ def format_report(report: dict[str, Any]) -> str:
         feed = report["feed"]
         lines.append(
             f"feed        {s['subscribers']} subscribers, {feed['messages']} messages, "
-            f"trade gaps {feed['trade_gaps']}, bbo/depth gaps (conflation) {feed['book_gaps_conflated']}"
+            f"trade gaps {feed['trade_gaps']}, bbo/depth gaps {feed['book_gaps']}, "
+            f"conflated {feed['conflated']}"
         )
     if "cleanup" in report:
         c = report["cleanup"]

@@ -76,6 +76,7 @@ class Engine:
                 outbox=self.outbox,
                 risk=self.risk,
                 feed=self.feed,
+                seqs=venue.feed_seqs[symbol],
             )
             for symbol, book in venue.books.items()
         }

@@ -181,6 +181,10 @@ async def test_subscribe_snapshot_then_updates(
         seen.setdefault(msg["type"], msg)
     assert ("30500.00", "0.25000") == (seen["trade"]["price"], seen["trade"]["quantity"])
     assert "0.75000" == seen["bbo"]["ask_quantity"]
+    # the updates continue the snapshots' seqs, which the subscription checked
+    assert by_type["bbo"]["seq"] + 1 == seen["bbo"]["seq"]
+    assert by_type["depth"]["seq"] + 1 == seen["depth"]["seq"]
+    assert (0, 0) == (feed.seq.lost, feed.seq.conflated)
     await feed.unsubscribe(timeout=T)
     leftover = [m async for m in feed]  # the buffered messages, then the iteration ends
     assert feed.closed and all(BTC == m["symbol"] for m in leftover)

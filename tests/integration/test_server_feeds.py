@@ -5,7 +5,9 @@ queries; unsubscribe."""
 from __future__ import annotations
 
 import random
+import time
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -353,3 +355,44 @@ async def test_trades_replayed_on_subscribe_and_updates_continue(venue: EngineHa
     seqs = [m["seq"] for m in sub.received if m["type"] == "trade"]
     # whatever part of the history was replayed, the seqs seen are contiguous up to 4
     assert seqs == list(range(seqs[0], 5)), seqs
+
+
+async def test_conflated_messages_say_how_many_they_replaced(venue: EngineHarness) -> None:
+    """docs/protocol.md: a slow reader gets the latest bbo/depth marked with `conflated`, so that
+    `seq == last + 1 + conflated` holds for every message it receives (gap vs conflation)."""
+    assert venue.engine is not None
+    engine = venue.engine
+    slow = await Client.connect(venue.host, venue.port, "binary", rcvbuf=4096, read=False, limit=4096)
+    venue.clients.append(slow)
+    await slow.send({"type": "subscribe", "symbol": SYM, "channels": ["bbo", "depth"], "depth": 50})
+    local = slow.writer.get_extra_info("sockname")
+    session = await eventually(lambda: next((s for s in engine.sessions if s.peer == local), None))
+    mm = await venue.logged_on("mm")
+
+    async def order(i: int) -> None:
+        # one at a time (each its own depth message), spread over 50 levels a side (big messages)
+        level = i // 2 % 50
+        side, price = ("buy", 29900 + level) if i % 2 else ("sell", 30001 + level)
+        assert (await mm.order(SYM, side, "limit", "0.00001", str(price)))["exec_type"] == "new"
+
+    sent = 0
+    deadline = time.monotonic() + 30
+    while not session._writing_paused and sent < 5000 and time.monotonic() < deadline:
+        await order(sent)
+        sent += 1
+    assert session._writing_paused, f"the server never paused writing to the slow reader ({sent} orders)"
+    for i in range(20):  # conflated: the reader is still not reading
+        await order(sent + i)
+    await mm.order(SYM, "buy", "limit", "0.00001", "29999")
+    slow.start_reading()  # well within the write deadline
+    await slow.recv("bbo", bid_price="29999.00", check=False, timeout=20)
+    await slow.recv(
+        "depth", pred=lambda m: m["bids"][:1] == [["29999.00", "0.00001"]], check=False, timeout=20
+    )
+    for kind in ("bbo", "depth"):
+        msgs = [m for m in slow.received if m["type"] == kind]
+        for m in msgs:
+            check_shape(m)
+        for previous, m in pairwise(msgs):
+            assert m["seq"] == previous["seq"] + 1 + m.get("conflated", 0), (kind, previous["seq"], m["seq"])
+    assert any("conflated" in m for m in slow.received if m["type"] == "depth")

@@ -12,12 +12,16 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.persistence.conftest import CleanRun
 from tests.persistence.harness import (
     PYTHON,
     Server,
+    WireClient,
     check_consistency,
     check_seen_against_state,
     check_trade_ids,
@@ -113,3 +117,95 @@ def test_sigterm_right_after_the_listening_line_stops_cleanly(tmp_path: Path, cl
             os.kill(burner.pid, signal.SIGKILL)
             burner.wait()
     assert all(code == 0 for code in codes), f"exit codes after SIGTERM right after 'listening on': {codes}"
+
+
+async def _until(
+    client: WireClient, pred: Callable[[dict[str, Any]], bool], timeout: float = 10
+) -> dict[str, Any]:
+    """The first message ``client`` received that matches ``pred`` (waits up to ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = next((m for m in client.received if pred(m)), None)
+        if found is not None:
+            return found
+        assert not client.closed.is_set(), "the server closed the connection"
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no matching message within {timeout}s; last: {client.received[-5:]!r}")
+
+
+def _picture(message: dict[str, Any]) -> dict[str, Any]:
+    # A bbo or depth message without its seq and time: what the book looked like.
+    return {k: v for k, v in message.items() if k not in ("seq", "timestamp", "conflated")}
+
+
+async def _feed_round(server: Server, orders: list[tuple[str, str, str]]) -> dict[str, list[dict[str, Any]]]:
+    """Subscribe, place ``orders`` (account, side, price; 0.01 BTC each) one at a time, and return
+    the bbo, depth and trade messages received, snapshots first."""
+    sub = await WireClient.connect(server.host, server.port, "alice")
+    traders = {name: await WireClient.connect(server.host, server.port, name) for name in ("mm", "bob")}
+    sub.send({"type": "subscribe", "symbol": "BTC-USDT", "channels": ["bbo", "depth", "trades"], "depth": 5})
+    await _until(sub, lambda m: m["type"] == "depth")
+    for i, (account, side, price) in enumerate(orders):
+        cid = f"feedseq-{time.monotonic_ns()}-{i}"
+        trader = traders[account]
+        trader.send(
+            {
+                "type": "new_order",
+                "client_order_id": cid,
+                "symbol": "BTC-USDT",
+                "side": side,
+                "order_type": "limit",
+                "quantity": "0.01",
+                "price": price,
+            }
+        )
+        await _until(
+            trader, lambda m, cid=cid: m.get("client_order_id") == cid and m["type"] == "execution_report"
+        )
+    # a round trip through the feed: everything the orders published has arrived
+    sub.send({"type": "book", "symbol": "BTC-USDT", "depth": 1, "request_id": "done"})
+    await _until(sub, lambda m: m.get("request_id") == "done")
+    for client in (sub, *traders.values()):
+        await client.close()
+    return {
+        kind: [m for m in sub.received if m["type"] == kind and "request_id" not in m]
+        for kind in ("bbo", "depth", "trade")
+    }
+
+
+def test_feed_seqs_continue_across_restarts(tmp_path: Path, venue_config_path: Path) -> None:
+    """docs/protocol.md: bbo and depth seqs continue across a restart and never repeat or go back;
+    after a clean stop exactly (the snapshot is the last message seen, with the same seq), after a
+    kill -9 possibly with a jump."""
+    data_dir = tmp_path / "data"
+    server = Server(data_dir, venue_config_path).start()
+    first = asyncio.run(
+        _feed_round(server, [("mm", "sell", "30100"), ("mm", "buy", "29900"), ("mm", "buy", "29950")])
+    )
+    assert server.stop() == 0 and not server.errors()
+    for kind in ("bbo", "depth"):
+        seqs = [m["seq"] for m in first[kind]]
+        assert seqs == list(range(1, len(seqs) + 1)), (kind, seqs)  # a new book starts at 1
+
+    # clean restart: each snapshot is the last message seen, same seq; updates continue at +1
+    server = Server(data_dir, venue_config_path).start()
+    second = asyncio.run(_feed_round(server, [("mm", "buy", "29960"), ("bob", "sell", "29960")]))  # a trade
+    for kind in ("bbo", "depth"):
+        snapshot, *updates = second[kind]
+        assert (snapshot["seq"], _picture(snapshot)) == (first[kind][-1]["seq"], _picture(first[kind][-1]))
+        assert [m["seq"] for m in updates] == list(
+            range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(updates))
+        )
+    assert [m["seq"] for m in second["trade"]] == [1]
+
+    # kill -9: seqs never repeat or go back (a seq seen again must show the same picture)
+    assert server.kill() != 0
+    server = Server(data_dir, venue_config_path).start()
+    third = asyncio.run(_feed_round(server, [("mm", "buy", "29970")]))
+    assert server.stop() == 0 and not server.errors()
+    for kind in ("bbo", "depth"):
+        last_seen, snapshot = second[kind][-1], third[kind][0]
+        assert snapshot["seq"] >= last_seen["seq"], kind
+        if snapshot["seq"] == last_seen["seq"]:
+            assert _picture(snapshot) == _picture(last_seen), kind
+        assert third[kind][1]["seq"] == snapshot["seq"] + 1, kind

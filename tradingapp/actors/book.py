@@ -4,6 +4,10 @@ For each command: apply it to the book, journal that the book took its next comm
 hand the events to risk for settlement, and queue the execution reports for the owners and the
 market-data update for the feed publisher. After each batch the queued messages go to the outbox
 in one piece, released when the journal has made them durable.
+
+Market data is published once per batch: every trade, and at most one ``bbo`` and one ``depth``
+message, each numbered with the next seq of its channel (:class:`FeedSequences`), so a
+subscriber that loses nothing sees every channel's seq grow by exactly one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from tradingapp.engine.events import (
     Trade,
 )
 from tradingapp.engine.reasons import Reason
+from tradingapp.engine.sequence import FeedSequences
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
 from tradingapp.protocol.schema import format_timestamp
@@ -49,6 +54,7 @@ class BookActor(Actor):
         outbox: Outbox,
         risk: Actor,
         feed: Actor,
+        seqs: FeedSequences,
     ) -> None:
         super().__init__(f"book:{book.spec.symbol}", capacity)
         self.book = book
@@ -57,6 +63,7 @@ class BookActor(Actor):
         self.outbox = outbox
         self.risk = risk
         self.feed = feed
+        self.seqs = seqs
         self.depth_levels = 0
         self._out: list[Delivery] = []
         self._step = rec.step_record(rec.BOOK_STEP, book.spec.symbol)
@@ -66,8 +73,12 @@ class BookActor(Actor):
         self._timestamp = time.time_ns()  # stamps the first snapshot; commands carry their own
 
     def on_start(self) -> None:
-        # Give the feed publisher the book as it is, so subscribers start from a true picture.
+        # Give the feed publisher the book as it is, at once (a subscriber to a quiet book must
+        # not wait for its first command), numbered above anything sent before a restart.
+        self.seqs.catch_up(self.book.update_seq)
         self._publish_market(force=True)
+        self.outbox.publish(self._out)
+        self._out = []
 
     def handle(self, message: Any) -> None:
         kind = type(message)
@@ -150,15 +161,33 @@ class BookActor(Actor):
             self._out = []
 
     def _publish_market(self, *, force: bool) -> None:
-        # One market-data update per batch: all trades, the latest BBO, the depth if it changed.
-        if not (force or self._trades or self._bbo is not None or self._depth_changed):
+        # One market-data update per batch: all trades, the BBO if it moved, the depth if the
+        # visible book changed; ``force`` adds the current pictures (same seq when unchanged).
+        bbo_moved = self._bbo is not None
+        depth_changed = self._depth_changed
+        if not (force or self._trades or bbo_moved or depth_changed):
             return
         book = self.book
+        seqs = self.seqs
+        if bbo_moved:
+            seqs.bbo += 1
+        if depth_changed:
+            seqs.depth += 1
+        seqs.base = book.update_seq
         depth = None
-        if self.depth_levels and (force or self._depth_changed):
+        if self.depth_levels and (force or depth_changed):
             depth = book.depth(self.depth_levels)
         bbo = book.bbo() if force else self._bbo
-        update = MarketUpdate(self.spec.symbol, book.update_seq, self._timestamp, bbo, depth, self._trades)
+        update = MarketUpdate(
+            self.spec.symbol,
+            self._timestamp,
+            bbo,
+            seqs.bbo,
+            depth,
+            seqs.depth,
+            self.depth_levels,
+            self._trades,
+        )
         self._out.append((self.feed.mailbox.put_always, update))
         self._trades = []
         self._bbo = None

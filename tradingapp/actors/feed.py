@@ -2,12 +2,20 @@
 
 It keeps, per symbol, the latest BBO, the latest depth (as many levels as any subscriber wants)
 and the last trades, all from the book actors' :class:`MarketUpdate` messages, which reach it in
-book order once durable. A subscription is answered from that state (a snapshot whose ``seq``
-the next update continues), so no subscriber ever sees a gap between snapshot and updates.
+book order once durable. Every channel of a symbol has its own ``seq``, +1 per message (trades:
+the book's trade count; bbo and depth: :class:`tradingapp.engine.sequence.FeedSequences`), and
+every subscriber of a channel gets every message of it (depth cut to its levels), so a reader
+that keeps up sees each seq grow by exactly one. A subscription is answered from the kept state:
+a snapshot carrying the seq of the channel's latest message, which the next update continues.
+
+A session's requests are answered in order: while one waits (the book has not published yet,
+or must first publish more depth levels), the session's later requests for that symbol wait
+behind it, so an unsubscribe sent right after a subscribe also ends it.
 
 Each message is built and encoded once per update and handed to every subscriber's session as
 bytes. A slow subscriber never slows anyone else: its session conflates BBO and depth (latest
-wins) and disconnects it if its trade backlog overflows (see :mod:`tradingapp.actors.session`).
+wins, marked with how many messages it replaced: see :class:`Conflated`) and disconnects it if
+its trade backlog overflows (see :mod:`tradingapp.actors.session`).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ class Encoded:
 
     def __init__(self, message: dict[str, Any], key: str | None = None) -> None:
         self.message = message
-        self.key = key  # set for conflatable messages: (type, symbol); latest wins
+        self.key = key  # set for conflatable messages (the channel); latest per symbol wins
         self._binary: bytes | None = None
         self._json: bytes | None = None
 
@@ -53,6 +61,32 @@ class Encoded:
         if self._json is None:
             self._json = encode_json_line(self.message)
         return self._json
+
+
+class Conflated:
+    """The latest conflatable message held for a slow reader, and how many it replaced.
+
+    What the reader gets in the end carries ``conflated``: the number of messages of its
+    channel left out just before it. Since every subscriber of a channel is sent every message,
+    the reader can tell conflation (``seq == last + 1 + conflated``) from loss (any other jump).
+    """
+
+    __slots__ = ("dropped", "latest")
+
+    def __init__(self, latest: Encoded) -> None:
+        self.latest = latest
+        self.dropped = 0
+
+    def replace(self, newer: Encoded) -> None:
+        """Keep ``newer`` instead of the message held so far."""
+        self.latest = newer
+        self.dropped += 1
+
+    def result(self) -> Encoded:
+        """The message to send: the latest, marked when it replaced any (encoded for this reader)."""
+        if not self.dropped:
+            return self.latest
+        return Encoded({**self.latest.message, "conflated": self.dropped}, self.latest.key)
 
 
 @attrs.define(slots=True)
@@ -83,15 +117,28 @@ class SymbolFeed:
 
     def __init__(self, spec: SymbolSpec) -> None:
         self.spec = spec
-        self.update_seq = 0
-        self.timestamp = 0
-        self.bbo: tuple[int | None, int, int | None, int] | None = None
+        self.bbo: tuple[int | None, int, int | None, int] | None = None  # None: no picture yet
+        self.bbo_seq = 0
+        self.bbo_time = 0
+        self.bbo_message: Encoded | None = None  # the latest bbo message, once built
         self.depth: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None = None
-        self.depth_levels = 0  # levels the book actor publishes
+        self.depth_seq = 0
+        self.depth_time = 0
+        self.depth_levels = 0  # levels in ``depth``
+        self.wanted_levels = 0  # levels asked of the book
         self.recent: deque[tuple[int, Encoded]] = deque(maxlen=RECENT_TRADES)
-        self.trade_seq = 0
         self.subscribers: dict[str, dict[Any, int]] = {channel: {} for channel in CHANNELS}
-        self.pending: list[Subscribe] = []  # waiting for more depth levels from the book
+        self.waiting: list[Subscribe | Unsubscribe] = []  # in arrival order
+
+    def must_wait(self, request: Subscribe | Unsubscribe) -> bool:
+        """True when ``request`` cannot be answered yet from the state kept."""
+        if any(waiting.session is request.session for waiting in self.waiting):
+            return True  # answer a session's requests in order
+        if type(request) is not Subscribe:
+            return False
+        if self.bbo is None:
+            return True  # the book's first picture is on its way
+        return "depth" in request.channels and request.levels > self.depth_levels
 
 
 class FeedPublisher(Actor):
@@ -124,45 +171,57 @@ class FeedPublisher(Actor):
 
     def _update(self, update: MarketUpdate) -> None:
         feed = self.feeds[update.symbol]
-        feed.update_seq = update.update_seq
-        feed.timestamp = update.timestamp
         for seq, message in update.trades:
             encoded = Encoded(message)
-            feed.trade_seq = seq
             feed.recent.append((seq, encoded))
             for session in feed.subscribers["trades"]:
                 session.send_feed(encoded)
         if update.bbo is not None:
-            feed.bbo = update.bbo
-            subscribers = feed.subscribers["bbo"]
-            if subscribers:
-                encoded = Encoded(
-                    bbo_message(feed.spec, update.update_seq, update.timestamp, update.bbo), "bbo"
-                )
-                for session in subscribers:
-                    session.send_feed(encoded)
+            self._bbo(feed, update)
         if update.depth is not None:
-            feed.depth = update.depth
-            self._send_depth(feed, feed.subscribers["depth"])
-        if feed.pending and feed.depth is not None:
-            pending, feed.pending = feed.pending, []
-            for request in pending:
-                self._subscribe(request)
+            self._depth(feed, update)
+        if feed.waiting:
+            waiting, feed.waiting = feed.waiting, []
+            for request in waiting:
+                self.handle(request)
 
-    def _send_depth(self, feed: SymbolFeed, subscribers: dict[Any, int]) -> None:
+    def _bbo(self, feed: SymbolFeed, update: MarketUpdate) -> None:
+        if update.bbo_seq == feed.bbo_seq:
+            return  # a refresh of the picture the feed has
+        feed.bbo, feed.bbo_seq, feed.bbo_time = update.bbo, update.bbo_seq, update.timestamp
+        feed.bbo_message = None
+        subscribers = feed.subscribers["bbo"]
+        if subscribers:
+            encoded = self._bbo_message(feed)
+            for session in subscribers:
+                session.send_feed(encoded)
+
+    def _bbo_message(self, feed: SymbolFeed) -> Encoded:
+        # The latest bbo message (also every bbo snapshot until the next one), built once.
+        if feed.bbo_message is None:
+            assert feed.bbo is not None
+            message = bbo_message(feed.spec, feed.bbo_seq, feed.bbo_time, feed.bbo)
+            feed.bbo_message = Encoded(message, "bbo")
+        return feed.bbo_message
+
+    def _depth(self, feed: SymbolFeed, update: MarketUpdate) -> None:
+        feed.depth, feed.depth_levels = update.depth, update.depth_levels
+        if update.depth_seq == feed.depth_seq:
+            return  # the same state with more levels: nothing new for current subscribers
+        feed.depth_seq, feed.depth_time = update.depth_seq, update.timestamp
         # One message per distinct level count, each encoded once.
-        if not subscribers or feed.depth is None:
-            return
         by_levels: dict[int, Encoded] = {}
-        bids, asks = feed.depth
-        for session, levels in subscribers.items():
+        for session, levels in feed.subscribers["depth"].items():
             encoded = by_levels.get(levels)
             if encoded is None:
-                message = depth_message(
-                    feed.spec, feed.update_seq, feed.timestamp, bids[:levels], asks[:levels]
-                )
-                encoded = by_levels[levels] = Encoded(message, "depth")
+                encoded = by_levels[levels] = Encoded(self._depth_message(feed, levels), "depth")
             session.send_feed(encoded)
+
+    @staticmethod
+    def _depth_message(feed: SymbolFeed, levels: int) -> dict[str, Any]:
+        assert feed.depth is not None
+        bids, asks = feed.depth
+        return depth_message(feed.spec, feed.depth_seq, feed.depth_time, bids[:levels], asks[:levels])
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -178,16 +237,18 @@ class FeedPublisher(Actor):
                 )
             )
             return
-        if "depth" in request.channels and request.levels > feed.depth_levels:
-            # The book publishes fewer levels than asked: ask it for more and answer when the
-            # full picture arrives (in order with every update, so the snapshot stays exact).
-            feed.depth_levels = request.levels
-            feed.pending.append(request)
-            self.books[request.symbol].mailbox.put_always(DepthInterest(request.levels))
+        if feed.must_wait(request):
+            if "depth" in request.channels and request.levels > feed.wanted_levels:
+                # The book publishes fewer levels than asked: ask it for more and answer when the
+                # full picture arrives (in order with every update, so the snapshot stays exact).
+                feed.wanted_levels = request.levels
+                self.books[request.symbol].mailbox.put_always(DepthInterest(request.levels))
+            feed.waiting.append(request)
             return
+        session = request.session
         if not request.once:
             for channel in request.channels:
-                feed.subscribers[channel][request.session] = request.levels
+                feed.subscribers[channel][session] = request.levels
             ack: dict[str, Any] = {
                 "type": "subscribed",
                 "symbol": request.symbol,
@@ -196,31 +257,33 @@ class FeedPublisher(Actor):
             }
             if request.request_id is not None:
                 ack["request_id"] = request.request_id
-            request.session.send(ack)
-        spec = feed.spec
-        if "bbo" in request.channels and feed.bbo is not None:
-            request.session.send_feed(
-                Encoded(bbo_message(spec, feed.update_seq, feed.timestamp, feed.bbo), "bbo")
-            )
-        if "depth" in request.channels and feed.depth is not None:
-            bids, asks = feed.depth
-            levels = request.levels
-            message = depth_message(spec, feed.update_seq, feed.timestamp, bids[:levels], asks[:levels])
-            if request.once and request.request_id is not None:
-                message["request_id"] = request.request_id
-            request.session.send_feed(Encoded(message, "depth"))
+            session.send(ack)
+        if "bbo" in request.channels:
+            session.send_feed(self._bbo_message(feed))
+        if "depth" in request.channels:
+            message = self._depth_message(feed, request.levels)
+            if request.once:  # the answer to a book query: never conflated with the updates
+                if request.request_id is not None:
+                    message["request_id"] = request.request_id
+                session.send_feed(Encoded(message))
+            else:
+                session.send_feed(Encoded(message, "depth"))
         if "trades" in request.channels:
             for _, encoded in feed.recent:
-                request.session.send_feed(encoded)
+                session.send_feed(encoded)
 
     def _unsubscribe(self, request: Unsubscribe) -> None:
-        symbols = [request.symbol] if request.symbol is not None else list(self.feeds)
-        for symbol in symbols:
-            feed = self.feeds.get(symbol)
-            if feed is None:
-                continue
+        if request.symbol is None:  # every symbol: the session is gone, forget it everywhere
+            for feed in self.feeds.values():
+                feed.waiting = [waiting for waiting in feed.waiting if waiting.session is not request.session]
+                for subscribers in feed.subscribers.values():
+                    subscribers.pop(request.session, None)
+        elif (symbol_feed := self.feeds.get(request.symbol)) is not None:
+            if symbol_feed.must_wait(request):
+                symbol_feed.waiting.append(request)
+                return
             for channel in request.channels or CHANNELS:
-                feed.subscribers[channel].pop(request.session, None)
+                symbol_feed.subscribers[channel].pop(request.session, None)
         if not request.silent:
             ack: dict[str, Any] = {
                 "type": "unsubscribed",

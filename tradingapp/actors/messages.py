@@ -125,23 +125,28 @@ class BookOutput:
 
 @attrs.define(slots=True)
 class MarketUpdate:
-    """Book to feed publisher (after the journal made it durable): what changed in one command.
+    """Book to feed publisher (after the journal made it durable): what changed in a batch.
 
-    ``depth`` is the top ``levels`` of each side when it changed (None otherwise); ``trades``
-    carries ``(feed seq, message dict)`` pairs in print order.
+    ``bbo`` is the best bid and offer and ``depth`` the top ``depth_levels`` of each side (None:
+    not included). ``bbo_seq`` and ``depth_seq`` are the seqs of the channels' latest messages
+    (see :class:`tradingapp.engine.sequence.FeedSequences`): a picture whose seq is the one the
+    feed already has is a refresh of the same state (the first picture, or more depth levels),
+    not a new message. ``trades`` carries ``(feed seq, message dict)`` pairs in print order.
     """
 
     symbol: str
-    update_seq: int
     timestamp: int
     bbo: tuple[int | None, int, int | None, int] | None
+    bbo_seq: int
     depth: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None
+    depth_seq: int
+    depth_levels: int
     trades: list[tuple[int, dict[str, Any]]]
 
 
 @attrs.define(slots=True)
 class DepthInterest:
-    """Feed publisher to book: how many depth levels subscribers want (0: none); answer with a
-    full :class:`MarketUpdate` so new subscribers get a consistent snapshot."""
+    """Feed publisher to book: how many depth levels subscribers want; answer with a full
+    :class:`MarketUpdate` (in order with the updates) so new subscribers get an exact snapshot."""
 
     levels: int

@@ -8,9 +8,10 @@ socket until there is room: nothing is dropped, nothing grows without bound.
 
 Outbound: replies and reports are encoded in the connection's mode and written once per event
 loop iteration. While the client is not reading (the transport asked us to pause writing), BBO
-and depth messages are conflated (only the latest per symbol is kept) and everything else is
-queued up to ``subscriber_queue`` messages; past that, or when writing stays paused longer than
-the write deadline, the client is disconnected with reason ``slow_consumer``.
+and depth messages are conflated (only the latest per symbol is kept, marked with how many it
+replaced) and everything else is queued up to ``subscriber_queue`` messages; past that, or when
+writing stays paused longer than the write deadline, the client is disconnected with reason
+``slow_consumer``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from tradingapp.actors.base import Mailbox
-from tradingapp.actors.feed import Encoded, Subscribe, Unsubscribe
+from tradingapp.actors.feed import Conflated, Encoded, Subscribe, Unsubscribe
 from tradingapp.actors.messages import (
     CancelAllRequest,
     CancelRequest,
@@ -106,7 +107,7 @@ class Session(asyncio.Protocol):
         self._flush_scheduled = False
         self._writing_paused = False
         self._held: list[bytes] = []
-        self._conflated: dict[tuple[str, str], Encoded] = {}
+        self._conflated: dict[tuple[str, str], Conflated] = {}
         self._queue_cap = server.subscriber_queue
         self._deadline: asyncio.TimerHandle | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -458,7 +459,12 @@ class Session(asyncio.Protocol):
             return
         data = encoded.json() if self.codec.mode is Mode.JSON_LINES else encoded.binary()
         if self._writing_paused and encoded.key is not None:
-            self._conflated[(encoded.key, encoded.message["symbol"])] = encoded
+            key = (encoded.key, encoded.message["symbol"])
+            held = self._conflated.get(key)
+            if held is None:
+                self._conflated[key] = Conflated(encoded)
+            else:
+                held.replace(encoded)
             return
         self._queue(data)
 
@@ -502,7 +508,8 @@ class Session(asyncio.Protocol):
         for data in held:
             self._queue(data)
         mode_json = self.codec.mode is Mode.JSON_LINES
-        for encoded in conflated.values():
+        for held_feed in conflated.values():
+            encoded = held_feed.result()
             self._queue(encoded.json() if mode_json else encoded.binary())
 
     def _slow_consumer(self, why: str) -> None:

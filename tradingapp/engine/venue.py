@@ -13,11 +13,11 @@ from typing import Any
 from tradingapp.config import VenueConfig
 from tradingapp.engine.book import DEFAULT_DONE_HISTORY, OrderBook
 from tradingapp.engine.risk import Risk
-from tradingapp.engine.sequence import IdSequence
+from tradingapp.engine.sequence import FeedSequences, IdSequence
 
 
 class Venue:
-    """Risk plus every book, sharing one trade id sequence."""
+    """Risk plus every book, sharing one trade id sequence; each book's market-data sequences."""
 
     def __init__(self, config: VenueConfig, *, done_history: int = DEFAULT_DONE_HISTORY) -> None:
         self.config = config
@@ -26,6 +26,7 @@ class Venue:
         self.books = {
             spec.symbol: OrderBook(spec, self.trade_ids, done_history=done_history) for spec in config.symbols
         }
+        self.feed_seqs = {spec.symbol: FeedSequences() for spec in config.symbols}
         self._done_history = done_history
 
     def state_digest(self) -> str:
@@ -43,7 +44,15 @@ class Venue:
             "trade_ids": self.trade_ids.last,
             "risk": self.risk.snapshot(),
             "books": [self.books[symbol].snapshot() for symbol in sorted(self.books)],
+            "feed_seqs": {symbol: self._caught_up(symbol).to_data() for symbol in sorted(self.books)},
         }
+
+    def _caught_up(self, symbol: str) -> FeedSequences:
+        # Exact when the book actor published everything (a snapshot is taken with no work in
+        # flight); an upper bound after a replay that no actor has published yet.
+        seqs = self.feed_seqs[symbol]
+        seqs.catch_up(self.books[symbol].update_seq)
+        return seqs
 
     def restore(self, data: dict[str, Any]) -> None:
         """Replace this venue's state with :meth:`snapshot` data (same configuration)."""
@@ -56,3 +65,6 @@ class Venue:
             self.books[spec.symbol] = OrderBook.restore(
                 spec, row, self.trade_ids, done_history=self._done_history, fee_lookup=self.risk.fee_rates
             )
+        feed_seqs = data.get("feed_seqs", {})
+        for symbol, book in self.books.items():
+            self.feed_seqs[symbol] = FeedSequences.from_data(feed_seqs.get(symbol), book.update_seq)

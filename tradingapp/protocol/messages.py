@@ -61,7 +61,19 @@ DEPTH = opt(
 )
 TIMESTAMP = req("timestamp", Kind.TIMESTAMP, "Engine time of the event.")
 SEQ = req(
-    "seq", Kind.INTEGER, "Per symbol and channel, +1 per message; a gap means data was lost.", min_value=1
+    "seq",
+    Kind.INTEGER,
+    "Per symbol and channel, +1 per message; a snapshot carries the channel's latest seq. "
+    "A jump that `conflated` does not account for means data was lost.",
+    min_value=1,
+)
+CONFLATED = opt(
+    "conflated",
+    Kind.INTEGER,
+    "Messages of this channel left out just before this one because the client read too slowly "
+    "(absent: none); `seq` then grows by `conflated` + 1. Nothing is lost: each message is a "
+    "full picture.",
+    min_value=1,
 )
 
 
@@ -463,7 +475,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         "bbo",
         S,
         "X",
-        "Best bid and offer of a symbol (conflatable: only the latest matters).",
+        "Best bid and offer of a symbol (conflatable for a slow reader: only the latest matters).",
         (
             SYMBOL,
             SEQ,
@@ -472,6 +484,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             _dec("bid_quantity", "Quantity at the best bid.", required=True, nullable=True),
             _dec("ask_price", "Best ask price (null: no asks).", required=True, nullable=True),
             _dec("ask_quantity", "Quantity at the best ask.", required=True, nullable=True),
+            CONFLATED,
         ),
         example={
             "type": "bbo",
@@ -495,6 +508,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             TIMESTAMP,
             req("bids", Kind.LEVELS, "Bid levels, highest price first."),
             req("asks", Kind.LEVELS, "Ask levels, lowest price first."),
+            CONFLATED,
             REPLY_REQUEST_ID,
         ),
         example={
