@@ -33,7 +33,7 @@ from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection, Risk
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
-from tradingapp.reports import cancel_reject, reject, rejected_order
+from tradingapp.reports import cancel_reject, cancel_reject_message, reject, rejected_order
 
 
 class OpenOrdersGather:
@@ -152,7 +152,9 @@ class RiskActor(Actor):
             "stop_price": spec.format_price(request.stop_price),
             "quantity": spec.format_quantity(request.quantity),
         }
-        report = rejected_order(shown, refused.reason, refused.text, request.timestamp, request.request_id)
+        report = rejected_order(
+            spec, shown, refused.reason, refused.text, request.timestamp, request.request_id
+        )
         self._out.append((request.reply.send, report))
 
     def _resolve(self, request: Any, response_to: str) -> tuple[int, str] | None:
@@ -166,17 +168,17 @@ class RiskActor(Actor):
             hold = risk.hold(request.account, order_id)
             symbol = None if hold is None else hold.symbol
         if order_id is None or symbol is None or symbol not in self.books:
-            event = CancelRejected(
-                order_id or 0,
-                request.account,
-                None,
+            message = cancel_reject_message(
+                response_to,
                 Reason.UNKNOWN_ORDER,
                 f"unknown order {request.order_id or request.orig_client_order_id}",
-                response_to,
-                request.client_order_id,
+                request.request_id,
+                order_id=order_id,
+                client_order_id=request.client_order_id,
+                orig_client_order_id=request.orig_client_order_id,
+                symbol=symbol,
             )
-            spec = risk.specs.get(symbol) if symbol else None
-            self._out.append((request.reply.send, cancel_reject(spec, event, request.request_id)))
+            self._out.append((request.reply.send, message))
             return None
         return order_id, symbol
 

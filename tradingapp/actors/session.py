@@ -41,7 +41,7 @@ from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
 from tradingapp.protocol.errors import ProtocolError
 from tradingapp.protocol.framing import Mode, ServerCodec
 from tradingapp.protocol.human import HELP_TEXT
-from tradingapp.reports import reject, rejected_order
+from tradingapp.reports import cancel_reject_message, refused_order_fields, reject, rejected_order
 
 if TYPE_CHECKING:
     from tradingapp.server import Engine
@@ -226,24 +226,25 @@ class Session(asyncio.Protocol):
     def _refuse(self, msg: dict[str, Any], reason: Reason, text: str, now: int) -> None:
         # An order-entry message refused by the session itself.
         rid = msg.get("request_id")
-        if msg["type"] == "new_order":
-            self.reply(rejected_order(_shown(msg), reason, text, now, rid))
-        elif msg["type"] in ("cancel", "replace"):
+        mtype = msg["type"]
+        if mtype == "new_order":
+            spec = self.config.symbol(msg["symbol"])
+            self.reply(rejected_order(spec, refused_order_fields(spec, msg), reason, text, now, rid))
+        elif mtype in ("cancel", "replace"):
             self.reply(
-                {
-                    "type": "cancel_reject",
-                    "order_id": msg.get("order_id"),
-                    "client_order_id": msg.get("client_order_id"),
-                    "orig_client_order_id": msg.get("orig_client_order_id"),
-                    "symbol": msg.get("symbol"),
-                    "reason": reason.value,
-                    "text": text,
-                    "response_to": msg["type"],
-                    **({"request_id": rid} if rid is not None else {}),
-                }
+                cancel_reject_message(
+                    mtype,
+                    reason,
+                    text,
+                    rid,
+                    order_id=msg.get("order_id"),
+                    client_order_id=msg.get("client_order_id"),
+                    orig_client_order_id=msg.get("orig_client_order_id"),
+                    symbol=msg.get("symbol"),
+                )
             )
         else:
-            self.reply(reject(reason, text, msg["type"], rid))
+            self.reply(reject(reason, text, mtype, rid))
 
     def _spec(self, msg: dict[str, Any], now: int) -> SymbolSpec | None:
         symbol = msg.get("symbol")
@@ -514,11 +515,3 @@ class Session(asyncio.Protocol):
         self._conflated = {}
         self.transport.abort()
 
-
-def _shown(msg: dict[str, Any]) -> dict[str, Any]:
-    # The order's fields as the client sent them, echoed in a reject (decimals as strings).
-    shown = {}
-    for key in ("client_order_id", "symbol", "side", "order_type", "price", "stop_price", "quantity"):
-        value = msg.get(key)
-        shown[key] = None if value is None else (value if isinstance(value, str) else str(value))
-    return shown
