@@ -323,7 +323,7 @@ class CancelAllResult:
     """The answer to ``cancel_all``: how many orders the venue is canceling, and their reports."""
 
     def __init__(self, reply: dict[str, Any], reports: list[dict[str, Any]]) -> None:
-        #: The server's ``cancel_all`` acknowledgement (``{"type": "cancel_all", "orders": N, ...}``).
+        #: The server's ``cancel_all`` reply (``{"type": "cancel_all", "orders": N, ...}``).
         self.reply = reply
         #: The ``canceled`` execution reports received for this request.
         self.reports = reports
@@ -331,7 +331,7 @@ class CancelAllResult:
     @property
     def orders(self) -> int:
         """Number of open orders the venue found to cancel."""
-        return int(self.reply.get("orders", len(self.reports)))
+        return int(self.reply["orders"])
 
     @property
     def order_ids(self) -> list[int]:
@@ -343,8 +343,8 @@ class CancelAllResult:
 
 
 class _CancelAllWaiter:
-    # Collects the ``canceled`` reports carrying the cancel_all's request_id and its summary
-    # reply (which may arrive before or after them).
+    # Collects the server's ``cancel_all`` reply (the number of orders) and the ``canceled``
+    # reports that carry the request's request_id (they follow the reply).
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.reply: dict[str, Any] | None = None
@@ -355,12 +355,12 @@ class _CancelAllWaiter:
         kind = msg.get("type")
         if kind == "execution_report":
             self.reports.append(msg)
+        elif kind == "cancel_all":
+            self.reply = msg
         elif kind == "reject":
             _fail(self.future, RequestRejected(str(msg.get("reason")), str(msg.get("text", "")), msg))
             return True
-        else:
-            self.reply = msg
-        if self.reply is not None and len(self.reports) >= int(self.reply.get("orders", 0)):
+        if self.reply is not None and len(self.reports) >= int(self.reply["orders"]):
             if not self.future.done():
                 self.future.set_result(None)
             return True

@@ -233,7 +233,9 @@ class RiskActor(Actor):
             command = CancelAll(request.account, request.timestamp, symbol)
             self.journal.append(request.timestamp, rec.cancel_all_record(command))
             self._forward(command, request)
-        reply: dict[str, Any] = {"type": "cancel_all", "symbol": request.symbol, "orders": len(holds)}
+        reply: dict[str, Any] = {"type": "cancel_all", "orders": len(holds)}
+        if request.symbol is not None:
+            reply["symbol"] = request.symbol
         if request.request_id is not None:
             reply["request_id"] = request.request_id
         self._out.append((request.reply.send, reply))
