@@ -983,8 +983,10 @@ class Client:
         """Low level: hand every batch of decoded messages to ``handler`` and route nothing else.
 
         For load generators: requests, order handles and subscriptions are bypassed while a
-        handler is set (pass None to restore normal routing). The handler runs in the event
-        loop's ``data_received`` callback, once per chunk of bytes read.
+        handler is set (pass None to restore normal routing), and so is the automatic answer to
+        the server's ``test_request`` (a logged-on connection that stays quiet must answer it
+        itself). The handler runs in the event loop's ``data_received`` callback, once per chunk
+        of bytes read.
         """
         self._batch_handler = handler
 

@@ -12,7 +12,14 @@ import time
 from typing import Any
 
 from tradingapp.actors.base import Actor
-from tradingapp.actors.messages import BookCommand, BookOutput, BookQuery, DepthInterest, MarketUpdate
+from tradingapp.actors.messages import (
+    Barrier,
+    BookCommand,
+    BookOutput,
+    BookQuery,
+    DepthInterest,
+    MarketUpdate,
+)
 from tradingapp.engine.book import OrderBook
 from tradingapp.engine.commands import CancelAll
 from tradingapp.engine.events import (
@@ -79,6 +86,8 @@ class BookActor(Actor):
         elif kind is DepthInterest:
             self.depth_levels = message.levels
             self._publish_market(force=True)
+        elif kind is Barrier:
+            message.passed(self._out)
         else:
             raise TypeError(f"book actor got {kind.__name__}")
 

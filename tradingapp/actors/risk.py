@@ -18,6 +18,7 @@ from typing import Any
 
 from tradingapp.actors.base import Actor
 from tradingapp.actors.messages import (
+    Barrier,
     BookCommand,
     BookOutput,
     BookQuery,
@@ -109,6 +110,8 @@ class RiskActor(Actor):
             self._cancel_all(message)
         elif kind is QueryRequest:
             self._query(message)
+        elif kind is Barrier:
+            message.passed(self._out)
         else:
             raise TypeError(f"risk actor got {kind.__name__}")
 
