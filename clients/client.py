@@ -324,7 +324,7 @@ class CancelAllResult:
     """The answer to ``cancel_all``: how many orders the venue is canceling, and their reports."""
 
     def __init__(self, reply: dict[str, Any], reports: list[dict[str, Any]]) -> None:
-        #: The server's ``cancel_all`` acknowledgement (``{"type": "cancel_all", "orders": N, ...}``).
+        #: The server's ``cancel_all`` reply (``{"type": "cancel_all", "orders": N, ...}``).
         self.reply = reply
         #: The ``canceled`` execution reports received for this request.
         self.reports = reports
@@ -332,7 +332,7 @@ class CancelAllResult:
     @property
     def orders(self) -> int:
         """Number of open orders the venue found to cancel."""
-        return int(self.reply.get("orders", len(self.reports)))
+        return int(self.reply["orders"])
 
     @property
     def order_ids(self) -> list[int]:
@@ -344,8 +344,8 @@ class CancelAllResult:
 
 
 class _CancelAllWaiter:
-    # Collects the ``canceled`` reports carrying the cancel_all's request_id and its summary
-    # reply (which may arrive before or after them).
+    # Collects the server's ``cancel_all`` reply (the number of orders) and the ``canceled``
+    # reports that carry the request's request_id (they follow the reply).
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.reply: dict[str, Any] | None = None
@@ -356,12 +356,12 @@ class _CancelAllWaiter:
         kind = msg.get("type")
         if kind == "execution_report":
             self.reports.append(msg)
+        elif kind == "cancel_all":
+            self.reply = msg
         elif kind == "reject":
             _fail(self.future, RequestRejected(str(msg.get("reason")), str(msg.get("text", "")), msg))
             return True
-        else:
-            self.reply = msg
-        if self.reply is not None and len(self.reports) >= int(self.reply.get("orders", 0)):
+        if self.reply is not None and len(self.reports) >= int(self.reply["orders"]):
             if not self.future.done():
                 self.future.set_result(None)
             return True
@@ -1020,8 +1020,10 @@ class Client:
         """Low level: hand every batch of decoded messages to ``handler`` and route nothing else.
 
         For load generators: requests, order handles and subscriptions are bypassed while a
-        handler is set (pass None to restore normal routing). The handler runs in the event
-        loop's ``data_received`` callback, once per chunk of bytes read.
+        handler is set (pass None to restore normal routing), and so is the automatic answer to
+        the server's ``test_request`` (a logged-on connection that stays quiet must answer it
+        itself). The handler runs in the event loop's ``data_received`` callback, once per chunk
+        of bytes read.
         """
         self._batch_handler = handler
 

@@ -513,6 +513,9 @@ class Worker:
                     stats.error(f"connection {self.index}: reject {m.get('reason')}: {m.get('text')}")
             elif mtype == "logout":
                 stats.error(f"connection {self.index}: server logged out: {m.get('text')}")
+            elif mtype == "test_request":  # the server probes a connection quiet for a while
+                with contextlib.suppress(ClientError):
+                    self.client.send({"type": "heartbeat", "test_request_id": m.get("test_request_id")})
         if replies:
             stats.last_ack_ns = now
         if self.run.closed_loop and self.run.sending:

@@ -19,7 +19,7 @@ from tradingapp.engine.events import (
     Trade,
     Triggered,
 )
-from tradingapp.engine.numbers import format_scaled
+from tradingapp.engine.numbers import NumberError, format_scaled
 from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
@@ -190,32 +190,101 @@ def depth_message(
 
 
 def cancel_reject(spec: SymbolSpec | None, event: CancelRejected, request_id: Any = None) -> dict[str, Any]:
-    """Return the cancel-reject message for a refused cancel or replace."""
+    """Return the cancel-reject message for a cancel or replace the book refused."""
     order = event.order
-    message: dict[str, Any] = {
-        "type": "cancel_reject",
-        "order_id": event.order_id,
-        "client_order_id": event.client_order_id,
-        "orig_client_order_id": None if order is None else order.client_order_id,
-        "symbol": None if spec is None else spec.symbol,
-        "reason": event.reason.value,
-        "text": event.text,
-        "response_to": event.response_to,
-        "order_status": None if order is None else order.status,
-    }
-    message = {key: value for key, value in message.items() if value is not None}
+    return cancel_reject_message(
+        event.response_to,
+        event.reason,
+        event.text,
+        request_id,
+        order_id=event.order_id,
+        client_order_id=event.client_order_id,
+        orig_client_order_id=None if order is None else order.client_order_id,
+        symbol=None if spec is None else spec.symbol,
+        order_status=None if order is None else order.status,
+    )
+
+
+def cancel_reject_message(
+    response_to: str,
+    reason: Reason,
+    text: str,
+    request_id: Any = None,
+    *,
+    order_id: int | None = None,
+    client_order_id: str | None = None,
+    orig_client_order_id: str | None = None,
+    symbol: str | None = None,
+    order_status: OrderStatus | None = None,
+) -> dict[str, Any]:
+    """Return a ``cancel_reject``: ``order_id`` is always there (null when the request named the
+    order by client id and no such order is known); the other details only when known.
+
+    For an order the account does not have (unknown, or another account's) the details are only
+    those the request itself gave, so the reply says nothing the client did not already know.
+    """
+    message: dict[str, Any] = {"type": "cancel_reject", "order_id": order_id}
+    if client_order_id is not None:
+        message["client_order_id"] = client_order_id
+    if orig_client_order_id is not None:
+        message["orig_client_order_id"] = orig_client_order_id
+    if symbol is not None:
+        message["symbol"] = symbol
+    message["reason"] = reason.value
+    message["text"] = text
+    message["response_to"] = response_to
+    if order_status is not None:
+        message["order_status"] = order_status
     if request_id is not None:
         message["request_id"] = request_id
     return message
 
 
+def refused_order_fields(spec: SymbolSpec | None, msg: dict[str, Any]) -> dict[str, Any]:
+    """Return a new order's fields as the session shows them in its rejected report.
+
+    Decimals are shown on the symbol's grid, with its places, like in every other report. A value
+    that does not convert (not a number, off the grid, out of range, or any value of an unknown
+    symbol) cannot be shown that way, and echoing the raw text would put a non-decimal where the
+    schema promises a decimal: a price or stop price is then null and a quantity zero. The
+    report's ``reject_reason`` and ``text`` say what was wrong with it.
+    """
+    shown = {key: msg.get(key) for key in ("client_order_id", "symbol", "side", "order_type")}
+    shown["price"] = _on_grid(spec, "price", msg.get("price"))
+    shown["stop_price"] = _on_grid(spec, "price", msg.get("stop_price"))
+    quantity = _on_grid(spec, "quantity", msg.get("quantity"))
+    shown["quantity"] = quantity if quantity is not None else _zero_quantity(spec)
+    return shown
+
+
+def _on_grid(spec: SymbolSpec | None, grid: str, value: Any) -> str | None:
+    if spec is None or value is None:
+        return None
+    steps = spec.price if grid == "price" else spec.quantity
+    try:
+        return steps.format(steps.to_units(value))
+    except NumberError:
+        return None
+
+
+def _zero_quantity(spec: SymbolSpec | None) -> str:
+    return "0" if spec is None else spec.format_quantity(0)
+
+
 def rejected_order(
-    request: dict[str, Any], reason: Reason, text: str, timestamp: int, request_id: Any = None
+    spec: SymbolSpec | None,
+    request: dict[str, Any],
+    reason: Reason,
+    text: str,
+    timestamp: int,
+    request_id: Any = None,
 ) -> dict[str, Any]:
     """Return the execution report refusing a new order that never got an order id.
 
-    ``request`` holds the order's fields as the client should see them again (decimal strings).
+    ``request`` holds the order's fields as the client should see them again (decimal strings
+    on the grid of ``spec``, the order's symbol; None when the symbol is unknown).
     """
+    zero = _zero_quantity(spec)
     report: dict[str, Any] = {
         "type": "execution_report",
         "order_id": None,
@@ -228,8 +297,8 @@ def rejected_order(
         "price": request.get("price"),
         "stop_price": request.get("stop_price"),
         "quantity": request.get("quantity"),
-        "cum_qty": "0",
-        "leaves_qty": "0",
+        "cum_qty": zero,
+        "leaves_qty": zero,
         "avg_price": None,
         "timestamp": format_timestamp(timestamp),
         "reject_reason": reason.value,

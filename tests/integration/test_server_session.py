@@ -310,6 +310,61 @@ async def test_server_sends_heartbeat_when_idle(harness: EngineHarness, mode: st
     assert hb.get("test_request_id") is None
 
 
+async def test_unanswered_test_request_ends_the_session(harness: EngineHarness, mode: str) -> None:
+    """FIX HeartBtInt: after an interval (and a fifth) of silence the server sends a test_request;
+    unanswered for another interval, it logs the session out (heartbeat_timeout) and closes."""
+    await harness.start(with_server(load_config(), heartbeat_interval=0.3))
+    c = await harness.logged_on("alice", mode)
+    probe = await c.recv("test_request", timeout=3)
+    assert probe["test_request_id"] is not None
+    bye = await c.recv("logout", timeout=3)
+    assert bye["reason"] == "heartbeat_timeout"
+    await c.wait_closed(timeout=3)
+
+
+async def test_answered_test_requests_keep_the_session(harness: EngineHarness, mode: str) -> None:
+    await harness.start(with_server(load_config(), heartbeat_interval=0.3))
+    c = await harness.logged_on("alice", mode)
+    for _ in range(3):  # each round is more than the 0.66 s an unanswered probe would last
+        probe = await c.recv("test_request", timeout=3)
+        await c.send({"type": "heartbeat", "test_request_id": probe["test_request_id"]})
+    await c.sync()
+    assert not [m for m in c.received if m["type"] == "logout"]
+
+
+async def test_market_data_connection_outlives_logon_timeout(harness: EngineHarness, mode: str) -> None:
+    """Market data needs no logon, so a subscriber is not cut off by the logon timeout; it gets
+    idle heartbeats, and (having no FIX session) no test_requests."""
+    await harness.start(with_server(load_config(), logon_timeout=0.3, heartbeat_interval=0.3))
+    c = await harness.client(mode)
+    await c.request({"type": "subscribe", "symbol": "BTC-USDT", "channels": ["trades"]}, "subscribed")
+    with pytest.raises(AssertionError, match="did not close"):
+        await c.wait_closed(timeout=1.2)
+    assert any(m["type"] == "heartbeat" and "test_request_id" not in m for m in c.received)
+    assert not [m for m in c.received if m["type"] == "test_request"]
+    await c.sync()
+
+
+async def test_logout_comes_after_market_data_replies(venue: EngineHarness, mode: str) -> None:
+    """The logout also waits for a subscription that needs a deeper snapshot from the book."""
+    mm = await venue.logged_on("mm", mode)
+    await mm.order("BTC-USDT", "sell", "limit", "0.1", "31000")
+    c = await venue.client(mode)
+    await c.send({"type": "subscribe", "symbol": "BTC-USDT", "channels": ["depth"], "depth": 30})
+    await c.send({"type": "logout"})
+    await c.wait_closed()
+    assert [m["type"] for m in c.received] == ["subscribed", "depth", "logout"]
+
+
+async def test_nothing_after_logout_is_acted_on(venue: EngineHarness, mode: str) -> None:
+    c = await venue.logged_on("alice", mode)
+    await c.send({"type": "logout"})
+    await c.send({"type": "balances", "request_id": "late"})
+    await c.wait_closed()
+    assert [m["type"] for m in c.received][-1] == "logout"
+    assert not [m for m in c.received if m.get("request_id") == "late"]
+
+
 async def test_logout_comes_after_the_replies_to_earlier_requests(venue: EngineHarness, mode: str) -> None:
     """A client that sends requests then logout gets every reply before the logout (the server
     must not close the session with the acknowledgement of an order it entered still unsent)."""

@@ -149,7 +149,7 @@ def test_request_ids_only_on_direct_replies(clean_run: CleanRun) -> None:
                 or (
                     request["type"] == "cancel_all"
                     and message.get("exec_type") == "canceled"
-                    and message.get("symbol") == request.get("symbol")
+                    and request.get("symbol") in (None, message.get("symbol"))
                 )
             )
             if not ok:

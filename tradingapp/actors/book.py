@@ -16,8 +16,16 @@ import time
 from typing import Any
 
 from tradingapp.actors.base import Actor
-from tradingapp.actors.messages import BookCommand, BookOutput, BookQuery, DepthInterest, MarketUpdate
+from tradingapp.actors.messages import (
+    Barrier,
+    BookCommand,
+    BookOutput,
+    BookQuery,
+    DepthInterest,
+    MarketUpdate,
+)
 from tradingapp.engine.book import OrderBook
+from tradingapp.engine.commands import CancelAll
 from tradingapp.engine.events import (
     BboChanged,
     CancelRejected,
@@ -89,6 +97,8 @@ class BookActor(Actor):
         elif kind is DepthInterest:
             self.depth_levels = message.levels
             self._publish_market(force=True)
+        elif kind is Barrier:
+            message.passed(self._out)
         else:
             raise TypeError(f"book actor got {kind.__name__}")
 
@@ -106,7 +116,10 @@ class BookActor(Actor):
         spec = self.spec
         ts = message.command.timestamp
         for_account = self.outbox.for_account
+        # request_id goes on the reports about the request's own order(s): the one it names, or
+        # for a cancel_all every order it cancels (FIX links those to the mass cancel too)
         own_id = getattr(message.command, "order_id", None)
+        mass_cancel = type(message.command) is CancelAll
         trade_seq = self.book.trade_count - sum(1 for event in events if type(event) is Trade)
         for event in events:
             kind = type(event)
@@ -124,7 +137,7 @@ class BookActor(Actor):
                 out.append((message.reply.send, cancel_reject(spec, event, message.request_id)))  # type: ignore[arg-type]
             else:
                 report = execution_report(spec, event, ts)
-                if message.request_id is not None and event.order.order_id == own_id:  # type: ignore[union-attr]
+                if message.request_id is not None and (event.order.order_id == own_id or mass_cancel):  # type: ignore[union-attr]
                     report["request_id"] = message.request_id
                 out.append(for_account(str(event.order.account), report))  # type: ignore[union-attr]
 

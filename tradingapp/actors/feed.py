@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from tradingapp.actors.base import Actor
-from tradingapp.actors.messages import DepthInterest, MarketUpdate
+from tradingapp.actors.messages import Barrier, DepthInterest, MarketUpdate
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.protocol.framing import encode_frame, encode_json_line
@@ -157,6 +157,8 @@ class FeedPublisher(Actor):
             self._subscribe(message)
         elif kind is Unsubscribe:
             self._unsubscribe(message)
+        elif kind is Barrier:
+            message.passed(None)  # replies went straight to the sessions
         else:
             raise TypeError(f"feed publisher got {kind.__name__}")
 

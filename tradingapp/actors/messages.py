@@ -11,9 +11,11 @@ from typing import Any
 
 import attrs
 
+from tradingapp.actors.base import Mailbox
 from tradingapp.engine.commands import Cancel, CancelAll, NewOrder, Replace
 from tradingapp.engine.events import Event
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
+from tradingapp.outbox import Delivery, Outbox
 
 
 @attrs.define(slots=True)
@@ -150,3 +152,51 @@ class DepthInterest:
     :class:`MarketUpdate` (in order with the updates) so new subscribers get an exact snapshot."""
 
     levels: int
+
+
+class Barrier:
+    """Follows a session's earlier requests through the actors, then delivers what it carries.
+
+    Sent for ``logout``: the session's last message must come after the replies to everything it
+    sent before, and those are produced by other actors (risk, the books, the feed). Each actor
+    on the route calls :meth:`passed` when the barrier reaches it, that is after every earlier
+    message in its mailbox. When every actor of a stage has passed it, it moves on with that
+    actor's outbound batch (so behind the replies and market updates already in it): into the
+    next stage's mailboxes, or, after the last stage, the deliveries run. An actor without an
+    outbound batch (the feed writes to sessions directly) passes ``None``; the deliveries then go
+    through the outbox, behind everything published before. ``account`` lets risk keep the
+    barrier in line behind the account's waiting requests.
+    """
+
+    __slots__ = ("account", "deliveries", "outbox", "stages", "waiting")
+
+    def __init__(
+        self, account: str | None, stages: list[list[Mailbox]], deliveries: list[Delivery], outbox: Outbox
+    ) -> None:
+        self.account = account
+        self.stages = [stage for stage in stages if stage]
+        self.deliveries = deliveries
+        self.outbox = outbox
+        self.waiting = 1  # the sender puts the barrier into the first mailbox itself
+
+    def passed(self, out: list[Delivery] | None) -> None:
+        """One actor has handled everything before the barrier; ``out`` is its outbound batch."""
+        self.waiting -= 1
+        if self.waiting:
+            return
+        if out is not None:
+            out.append((self._move_on, None))
+        elif self.stages:
+            self._move_on(None)
+        else:
+            self.outbox.publish(self.deliveries)
+
+    def _move_on(self, _: Any) -> None:
+        if self.stages:
+            stage = self.stages.pop(0)
+            self.waiting = len(stage)
+            for mailbox in stage:
+                mailbox.put_always(self)
+        else:
+            for deliver, message in self.deliveries:
+                deliver(message)

@@ -18,6 +18,7 @@ from typing import Any
 
 from tradingapp.actors.base import Actor
 from tradingapp.actors.messages import (
+    Barrier,
     BookCommand,
     BookOutput,
     BookQuery,
@@ -33,7 +34,7 @@ from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection, Risk
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
-from tradingapp.reports import cancel_reject, reject, rejected_order
+from tradingapp.reports import cancel_reject, cancel_reject_message, reject, rejected_order
 
 
 class OpenOrdersGather:
@@ -109,6 +110,8 @@ class RiskActor(Actor):
             self._cancel_all(message)
         elif kind is QueryRequest:
             self._query(message)
+        elif kind is Barrier:
+            message.passed(self._out)
         else:
             raise TypeError(f"risk actor got {kind.__name__}")
 
@@ -152,7 +155,9 @@ class RiskActor(Actor):
             "stop_price": spec.format_price(request.stop_price),
             "quantity": spec.format_quantity(request.quantity),
         }
-        report = rejected_order(shown, refused.reason, refused.text, request.timestamp, request.request_id)
+        report = rejected_order(
+            spec, shown, refused.reason, refused.text, request.timestamp, request.request_id
+        )
         self._out.append((request.reply.send, report))
 
     def _resolve(self, request: Any, response_to: str) -> tuple[int, str] | None:
@@ -166,17 +171,17 @@ class RiskActor(Actor):
             hold = risk.hold(request.account, order_id)
             symbol = None if hold is None else hold.symbol
         if order_id is None or symbol is None or symbol not in self.books:
-            event = CancelRejected(
-                order_id or 0,
-                request.account,
-                None,
+            message = cancel_reject_message(
+                response_to,
                 Reason.UNKNOWN_ORDER,
                 f"unknown order {request.order_id or request.orig_client_order_id}",
-                response_to,
-                request.client_order_id,
+                request.request_id,
+                order_id=order_id,
+                client_order_id=request.client_order_id,
+                orig_client_order_id=request.orig_client_order_id,
+                symbol=symbol,
             )
-            spec = risk.specs.get(symbol) if symbol else None
-            self._out.append((request.reply.send, cancel_reject(spec, event, request.request_id)))
+            self._out.append((request.reply.send, message))
             return None
         return order_id, symbol
 
@@ -231,7 +236,9 @@ class RiskActor(Actor):
             command = CancelAll(request.account, request.timestamp, symbol)
             self.journal.append(request.timestamp, rec.cancel_all_record(command))
             self._forward(command, request)
-        reply: dict[str, Any] = {"type": "cancel_all", "symbol": request.symbol, "orders": len(holds)}
+        reply: dict[str, Any] = {"type": "cancel_all", "orders": len(holds)}
+        if request.symbol is not None:
+            reply["symbol"] = request.symbol
         if request.request_id is not None:
             reply["request_id"] = request.request_id
         self._out.append((request.reply.send, reply))

@@ -12,6 +12,14 @@ and depth messages are conflated (only the latest per symbol is kept, marked wit
 replaced) and everything else is queued up to ``subscriber_queue`` messages; past that, or when
 writing stays paused longer than the write deadline, the client is disconnected with reason
 ``slow_consumer``.
+
+Timers: each session has one timer at a time. First the logon timeout: a connection that has
+neither logged on nor subscribed to market data by then is closed. Then the keep-alive, with
+FIX HeartBtInt semantics (``heartbeat_interval``): a ``heartbeat`` when nothing was sent for an
+interval; for a logged-on session also a ``test_request`` when nothing was received for an
+interval and a fifth, and a ``logout`` (``heartbeat_timeout``) and close when nothing arrives
+within one more interval. The timer reads two timestamps the socket callbacks keep (last write,
+last read), so the message path itself pays no timer work.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import structlog
 from tradingapp.actors.base import Mailbox
 from tradingapp.actors.feed import Conflated, Encoded, Subscribe, Unsubscribe
 from tradingapp.actors.messages import (
+    Barrier,
     CancelAllRequest,
     CancelRequest,
     NewOrderRequest,
@@ -42,7 +51,7 @@ from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
 from tradingapp.protocol.errors import ProtocolError
 from tradingapp.protocol.framing import Mode, ServerCodec
 from tradingapp.protocol.human import HELP_TEXT
-from tradingapp.reports import reject, rejected_order
+from tradingapp.reports import cancel_reject_message, refused_order_fields, reject, rejected_order
 
 if TYPE_CHECKING:
     from tradingapp.server import Engine
@@ -53,6 +62,9 @@ log = structlog.get_logger("tradingapp.session")
 WRITE_DEADLINE = 5.0
 #: Bytes the transport may buffer before it asks us to pause writing.
 WRITE_HIGH_WATER = 1 << 20
+#: Inbound silence, in heartbeat intervals, after which a logged-on client gets a test_request
+#: (FIX engines commonly allow the interval plus 20% for transmission time).
+TEST_REQUEST_AFTER = 1.2
 
 _ORDER_ENTRY = frozenset({"new_order", "cancel", "replace", "cancel_all"})
 _NEEDS_LOGON = _ORDER_ENTRY | {"order_status", "open_orders", "balances"}
@@ -94,8 +106,10 @@ class Session(asyncio.Protocol):
         self.peer: Any = None
         self.account: str | None = None
         self.auth_failures = 0
-        self.received = 0
+        self.received = 0  # complete messages decoded
         self.closed = False
+        self.logging_out = False  # logout received: later input is ignored
+        self.market_data = False  # subscribed to market data (kept open without a logon)
         limits = engine.config.limits
         rate = limits.max_orders_per_second
         self.bucket = TokenBucket(rate, limits.burst or rate) if rate else None
@@ -110,8 +124,13 @@ class Session(asyncio.Protocol):
         self._conflated: dict[tuple[str, str], Conflated] = {}
         self._queue_cap = server.subscriber_queue
         self._deadline: asyncio.TimerHandle | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()
+        # keep-alive: the logon timer, then the heartbeat timer (one at a time)
+        self._timer: asyncio.TimerHandle | None = None
+        self._interval = server.heartbeat_interval
+        self._last_sent = self._last_heard = self.loop.time()
+        self._test_request_at: float | None = None  # when the unanswered test_request went out
+        self._test_requests = 0
 
     # -- connection lifecycle ----------------------------------------------------------------------
 
@@ -124,7 +143,7 @@ class Session(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         self.engine.sessions.add(self)
-        self._idle_timer = self.loop.call_later(self.config.server.logon_timeout, self._idle_check)
+        self._timer = self.loop.call_later(self.config.server.logon_timeout, self._logon_check)
         log.info("session_connected", session_id=self.session_id, peer=str(self.peer))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -133,7 +152,7 @@ class Session(asyncio.Protocol):
         if self.account is not None:
             self.engine.outbox.logged_off(self.account, self)
         self.engine.feed.mailbox.put_always(Unsubscribe(self, None, None, None, silent=True))
-        for timer in (self._deadline, self._idle_timer):
+        for timer in (self._deadline, self._timer):
             if timer is not None:
                 timer.cancel()
         self._pending.clear()
@@ -141,25 +160,62 @@ class Session(asyncio.Protocol):
             "session_disconnected", session_id=self.session_id, account=self.account, error=str(exc or "")
         )
 
-    def _idle_check(self) -> None:
-        # A connection that has sent no complete message within the logon timeout is closed.
-        self._idle_timer = None
-        if self.received == 0 and not self.closed:
-            self.close_with(Reason.NOT_LOGGED_IN, "no message received within the logon timeout")
+    def _logon_check(self) -> None:
+        # Talking is not logging on: only a logon (or a market-data subscription, which needs
+        # none) keeps the connection past the logon timeout.
+        self._timer = None
+        if self.closed or self.account is not None:
+            return
+        if self.market_data:
+            self._keep_alive()
+        else:
+            self.close_with(reject(Reason.NOT_LOGGED_IN, "not logged on within the logon timeout"))
 
-    def close_with(self, reason: Reason, text: str) -> None:
-        """Send a final reject (best effort) and close the connection."""
+    def _keep_alive(self) -> None:
+        # The session's timer once it is established; see the module docstring.
+        self._timer = None
+        if self.closed or self.logging_out:
+            return
+        now = self.loop.time()
+        interval = self._interval
+        if self._test_request_at is not None and self._last_heard >= self._test_request_at:
+            self._test_request_at = None
+        if self._test_request_at is not None:
+            if now - self._test_request_at >= interval:
+                log.info("heartbeat_timeout", session_id=self.session_id, account=self.account)
+                text = "no answer to the test_request"
+                self.close_with({"type": "logout", "reason": Reason.HEARTBEAT_TIMEOUT.value, "text": text})
+                return
+            due = self._test_request_at + interval
+        elif self.account is not None:
+            if now - self._last_heard >= interval * TEST_REQUEST_AFTER:
+                self._test_requests += 1
+                self.send({"type": "test_request", "test_request_id": self._test_requests})
+                self._test_request_at = self._last_sent = now
+                due = now + interval
+            else:
+                due = self._last_heard + interval * TEST_REQUEST_AFTER
+        else:
+            due = now + interval  # market data without a logon: heartbeats only
+        if now - self._last_sent >= interval:
+            self.send({"type": "heartbeat"})
+            self._last_sent = now
+        self._timer = self.loop.call_at(min(due, self._last_sent + interval), self._keep_alive)
+
+    def close_with(self, message: dict[str, Any]) -> None:
+        """Send a final message (best effort) and close the connection."""
         if self.closed or self.transport is None:
             return
-        self._write_now(self.codec.encode(reject(reason, text)))
+        self._write_now(self.codec.encode(message))
         self.closed = True
         self.transport.close()
 
     # -- inbound -----------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
+        if self.closed or self.logging_out:
             return
+        self._last_heard = self.loop.time()
         now = time.time_ns()
         for item in self.codec.feed(data):
             if type(item) is ProtocolError:
@@ -182,6 +238,8 @@ class Session(asyncio.Protocol):
                 self.reply(
                     reject(Reason.INTERNAL_ERROR, "internal error", item.get("type"), item.get("request_id"))
                 )
+            if self.logging_out:
+                break  # nothing after a logout is acted on
         self._forward()
 
     def _forward(self) -> None:
@@ -227,24 +285,25 @@ class Session(asyncio.Protocol):
     def _refuse(self, msg: dict[str, Any], reason: Reason, text: str, now: int) -> None:
         # An order-entry message refused by the session itself.
         rid = msg.get("request_id")
-        if msg["type"] == "new_order":
-            self.reply(rejected_order(_shown(msg), reason, text, now, rid))
-        elif msg["type"] in ("cancel", "replace"):
+        mtype = msg["type"]
+        if mtype == "new_order":
+            spec = self.config.symbol(msg["symbol"])
+            self.reply(rejected_order(spec, refused_order_fields(spec, msg), reason, text, now, rid))
+        elif mtype in ("cancel", "replace"):
             self.reply(
-                {
-                    "type": "cancel_reject",
-                    "order_id": msg.get("order_id"),
-                    "client_order_id": msg.get("client_order_id"),
-                    "orig_client_order_id": msg.get("orig_client_order_id"),
-                    "symbol": msg.get("symbol"),
-                    "reason": reason.value,
-                    "text": text,
-                    "response_to": msg["type"],
-                    **({"request_id": rid} if rid is not None else {}),
-                }
+                cancel_reject_message(
+                    mtype,
+                    reason,
+                    text,
+                    rid,
+                    order_id=msg.get("order_id"),
+                    client_order_id=msg.get("client_order_id"),
+                    orig_client_order_id=msg.get("orig_client_order_id"),
+                    symbol=msg.get("symbol"),
+                )
             )
         else:
-            self.reply(reject(reason, text, msg["type"], rid))
+            self.reply(reject(reason, text, mtype, rid))
 
     def _spec(self, msg: dict[str, Any], now: int) -> SymbolSpec | None:
         symbol = msg.get("symbol")
@@ -281,6 +340,9 @@ class Session(asyncio.Protocol):
         assert acfg is not None
         self.account = acfg.account
         self.engine.outbox.logged_on(self.account, self)
+        if self._timer is not None:  # the logon timer: heartbeats start now
+            self._timer.cancel()
+        self._timer = self.loop.call_later(self._interval, self._keep_alive)
         log.info("logon", session_id=self.session_id, account=self.account)
         reply: dict[str, Any] = {
             "type": "logon",
@@ -293,13 +355,23 @@ class Session(asyncio.Protocol):
         self.reply(reply)
 
     def _close_after_auth_failures(self, _: Any) -> None:
-        self.close_with(Reason.AUTH_FAILED, "too many failed logons")
+        self.close_with(reject(Reason.AUTH_FAILED, "too many failed logons"))
 
     def _on_logout(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        # The goodbye goes behind the replies to every earlier request: a barrier follows them
+        # through the feed (market data), risk (for a logged-on session: order entry, queries),
+        # every book, and the feed again (a subscription that waited for a book's snapshot).
+        self.logging_out = True
         reply: dict[str, Any] = {"type": "logout", "text": "goodbye"}
         if rid is not None:
             reply["request_id"] = rid
-        self.engine.outbox.publish([(self.send, reply), (self._close_now, None)])
+        engine = self.engine
+        books = [book.mailbox for book in engine.books.values()]
+        stages = [books, [engine.feed.mailbox]]
+        if self.account is not None:
+            stages.insert(0, [engine.risk.mailbox])
+        deliveries = [(self.send, reply), (self._close_now, None)]
+        self._pending.append((engine.feed.mailbox, Barrier(self.account, stages, deliveries, engine.outbox)))
 
     def _close_now(self, _: Any) -> None:
         self._flush()
@@ -428,6 +500,8 @@ class Session(asyncio.Protocol):
     # -- market data -------------------------------------------------------------------------------
 
     def _on_subscribe(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        if self.config.symbol(msg["symbol"]) is not None:
+            self.market_data = True
         request = Subscribe(self, rid, msg["symbol"], list(msg["channels"]), int(msg.get("depth") or 10))
         self._pending.append((self.engine.feed.mailbox, request))
 
@@ -486,6 +560,7 @@ class Session(asyncio.Protocol):
             data = b"".join(self._wbuf)
             self._wbuf = []
             self.transport.write(data)
+            self._last_sent = self.loop.time()
         else:
             self._wbuf = []
 
@@ -521,11 +596,3 @@ class Session(asyncio.Protocol):
         self._conflated = {}
         self.transport.abort()
 
-
-def _shown(msg: dict[str, Any]) -> dict[str, Any]:
-    # The order's fields as the client sent them, echoed in a reject (decimals as strings).
-    shown = {}
-    for key in ("client_order_id", "symbol", "side", "order_type", "price", "stop_price", "quantity"):
-        value = msg.get(key)
-        shown[key] = None if value is None else (value if isinstance(value, str) else str(value))
-    return shown

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     ENGINE_UNAVAILABLE = "engine_unavailable"
     SLOW_CONSUMER = "slow_consumer"
+    HEARTBEAT_TIMEOUT = "heartbeat_timeout"
     INTERNAL_ERROR = "internal_error"
 
     # -- order validation (symbol filters) ---------------------------------------------------

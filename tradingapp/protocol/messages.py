@@ -217,8 +217,8 @@ CLIENT_MESSAGES: tuple[MessageSpec, ...] = (
         "cancel_all",
         C,
         "q",
-        "Cancel every open order of the account (in one symbol, or everywhere). Answered by one "
-        "`execution_report` (`canceled`) per order.",
+        "Cancel every open order of the account (in one symbol, or everywhere). Answered by a "
+        "`cancel_all` reply (how many), then one `execution_report` (`canceled`) per order.",
         (OPT_SYMBOL, REQUEST_ID),
         example={"type": "cancel_all", "symbol": "BTC-USDT"},
     ),
@@ -470,6 +470,25 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             "ref_type": "new_order",
             "field": "quantity",
         },
+    ),
+    MessageSpec(
+        "cancel_all",
+        S,
+        "r",
+        "The answer to `cancel_all` (FIX OrderMassCancelReport): how many open orders are being "
+        "canceled. Each then gets its `canceled` report, carrying the request's `request_id` (one "
+        "that trades away meanwhile gets its fill instead).",
+        (
+            opt("symbol", Kind.STRING, "The request's symbol; omitted: all symbols."),
+            req(
+                "orders",
+                Kind.INTEGER,
+                "Open orders of the account being canceled (FIX 533 TotalAffectedOrders).",
+                min_value=0,
+            ),
+            REPLY_REQUEST_ID,
+        ),
+        example={"type": "cancel_all", "symbol": "BTC-USDT", "orders": 2, "request_id": "ca-1"},
     ),
     MessageSpec(
         "bbo",
