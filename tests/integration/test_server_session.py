@@ -310,11 +310,11 @@ async def test_server_sends_heartbeat_when_idle(harness: EngineHarness, mode: st
     assert hb.get("test_request_id") is None
 
 
-async def test_unanswered_test_request_ends_the_session(harness: EngineHarness, mode: str) -> None:
+async def test_unanswered_test_request_ends_the_session(harness: EngineHarness) -> None:
     """FIX HeartBtInt: after an interval (and a fifth) of silence the server sends a test_request;
     unanswered for another interval, it logs the session out (heartbeat_timeout) and closes."""
     await harness.start(with_server(load_config(), heartbeat_interval=0.3))
-    c = await harness.logged_on("alice", mode)
+    c = await harness.logged_on("alice", "binary")
     probe = await c.recv("test_request", timeout=3)
     assert probe["test_request_id"] is not None
     bye = await c.recv("logout", timeout=3)
@@ -322,14 +322,26 @@ async def test_unanswered_test_request_ends_the_session(harness: EngineHarness, 
     await c.wait_closed(timeout=3)
 
 
-async def test_answered_test_requests_keep_the_session(harness: EngineHarness, mode: str) -> None:
+async def test_answered_test_requests_keep_the_session(harness: EngineHarness) -> None:
     await harness.start(with_server(load_config(), heartbeat_interval=0.3))
-    c = await harness.logged_on("alice", mode)
+    c = await harness.logged_on("alice", "binary")
     for _ in range(3):  # each round is more than the 0.66 s an unanswered probe would last
         probe = await c.recv("test_request", timeout=3)
         await c.send({"type": "heartbeat", "test_request_id": probe["test_request_id"]})
     await c.sync()
     assert not [m for m in c.received if m["type"] == "logout"]
+
+
+async def test_silent_json_session_gets_heartbeats_but_is_never_cut(harness: EngineHarness) -> None:
+    """The JSON-lines mode is the netcat debug mode: a person reading between two commands is not
+    a dead peer, so silence brings heartbeats only, never a test_request or a logout."""
+    await harness.start(with_server(load_config(), heartbeat_interval=0.3))
+    c = await harness.logged_on("alice", "json")
+    with pytest.raises(AssertionError, match="did not close"):
+        await c.wait_closed(timeout=1.5)  # more than twice what an unanswered probe would last
+    assert any(m["type"] == "heartbeat" for m in c.received)
+    assert not [m for m in c.received if m["type"] in ("test_request", "logout")]
+    await c.sync()
 
 
 async def test_market_data_connection_outlives_logon_timeout(harness: EngineHarness, mode: str) -> None:

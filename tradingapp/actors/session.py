@@ -18,8 +18,9 @@ neither logged on nor subscribed to market data by then is closed. Then the keep
 FIX HeartBtInt semantics (``heartbeat_interval``): a ``heartbeat`` when nothing was sent for an
 interval; for a logged-on session also a ``test_request`` when nothing was received for an
 interval and a fifth, and a ``logout`` (``heartbeat_timeout``) and close when nothing arrives
-within one more interval. The timer reads two timestamps the socket callbacks keep (last write,
-last read), so the message path itself pays no timer work.
+within one more interval. JSON-lines sessions (the netcat debug mode, often a person reading
+between commands) only get heartbeats: silence never ends them. The timer reads two timestamps
+the socket callbacks keep (last write, last read), so the message path itself pays no timer work.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class Session(asyncio.Protocol):
                 self.close_with({"type": "logout", "reason": Reason.HEARTBEAT_TIMEOUT.value, "text": text})
                 return
             due = self._test_request_at + interval
-        elif self.account is not None:
+        elif self.account is not None and self.codec.mode is not Mode.JSON_LINES:
             if now - self._last_heard >= interval * TEST_REQUEST_AFTER:
                 self._test_requests += 1
                 self.send({"type": "test_request", "test_request_id": self._test_requests})
@@ -196,7 +197,8 @@ class Session(asyncio.Protocol):
             else:
                 due = self._last_heard + interval * TEST_REQUEST_AFTER
         else:
-            due = now + interval  # market data without a logon: heartbeats only
+            # market data without a logon, or a person typing JSON lines: heartbeats only
+            due = now + interval
         if now - self._last_sent >= interval:
             self.send({"type": "heartbeat"})
             self._last_sent = now
