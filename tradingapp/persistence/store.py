@@ -9,8 +9,10 @@ state in which nothing is half-applied.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgpack
@@ -21,11 +23,10 @@ from tradingapp.engine.venue import Venue
 from tradingapp.persistence import records as rec
 from tradingapp.persistence.replay import Replayer
 from tradingapp.storage import (
+    JournalReading,
     JournalWriter,
     load_latest_snapshot,
     prune,
-    recover_journal,
-    scan_journal,
     write_snapshot,
 )
 
@@ -48,6 +49,23 @@ def decode_snapshot(payload: bytes, venue: Venue) -> None:
     venue.restore(data["venue"])
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector off while replay builds the state.
+
+    Replay allocates millions of long-lived objects (orders, holds, levels); each young
+    collection and every full one then walks the growing heap for no garbage (replay makes
+    none that reference counting does not free). The caller's setting is restored after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def replay_journal(
     config: VenueConfig, data_dir: Path, *, repair: bool = False
 ) -> tuple[Venue, Replayer, int, int]:
@@ -62,7 +80,12 @@ def replay_journal(
     if snapshot is not None:
         decode_snapshot(snapshot.payload, venue)
         after = snapshot.seq
-    report = recover_journal(journal_dir, repair=repair)
+    replayer = Replayer(venue)
+    reading = JournalReading(journal_dir, after, repair=repair)
+    with _collector_paused():
+        replayer.replay(reading)
+    report = reading.report
+    assert report is not None
     for truncation in report.truncations:
         log.warning(
             "journal_tail_truncated",
@@ -71,9 +94,6 @@ def replay_journal(
             bytes_dropped=truncation.bytes_dropped,
             reason=truncation.reason,
         )
-    replayer = Replayer(venue)
-    for record in scan_journal(journal_dir, after):
-        replayer.apply(record.ts_ns, rec.unpack(record.payload))
     return venue, replayer, max(report.next_seq, after + 1), after
 
 
