@@ -9,19 +9,18 @@ state in which nothing is half-applied.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import msgpack
 import structlog
 
 from tradingapp.config import VenueConfig
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence import records as rec
+from tradingapp.persistence.gcpause import collector_paused
 from tradingapp.persistence.replay import Replayer
+from tradingapp.persistence.snapshot import decode_snapshot, encode_snapshot
 from tradingapp.storage import (
     JournalReading,
     JournalWriter,
@@ -31,39 +30,6 @@ from tradingapp.storage import (
 )
 
 log = structlog.get_logger("tradingapp.persistence")
-
-SNAPSHOT_FORMAT = 1
-
-
-def encode_snapshot(venue: Venue) -> bytes:
-    """Return the venue's state as snapshot bytes (msgpack)."""
-    data: bytes = msgpack.packb({"format": SNAPSHOT_FORMAT, "venue": venue.snapshot()}, use_bin_type=True)
-    return data
-
-
-def decode_snapshot(payload: bytes, venue: Venue) -> None:
-    """Load snapshot bytes into ``venue``."""
-    data = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    if data.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"unsupported snapshot format {data.get('format')!r}")
-    venue.restore(data["venue"])
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep the cyclic garbage collector off while replay builds the state.
-
-    Replay allocates millions of long-lived objects (orders, holds, levels); each young
-    collection and every full one then walks the growing heap for no garbage (replay makes
-    none that reference counting does not free). The caller's setting is restored after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def replay_journal(
@@ -82,7 +48,7 @@ def replay_journal(
         after = snapshot.seq
     replayer = Replayer(venue)
     reading = JournalReading(journal_dir, after, repair=repair)
-    with _collector_paused():
+    with collector_paused():
         replayer.replay(reading)
     report = reading.report
     assert report is not None
