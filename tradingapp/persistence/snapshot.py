@@ -112,6 +112,11 @@ def _columns(rows: Sequence[Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 def encode_snapshot(venue: Venue) -> bytes:
     """Return the venue's state as a snapshot body (format 2)."""
+    with collector_paused():
+        return _encode(venue)
+
+
+def _encode(venue: Venue) -> bytes:
     risk = venue.risk
     holds = sorted(
         (hold for account in risk.accounts.values() for hold in account.orders.values()),
