@@ -145,16 +145,19 @@ class Engine:
 
     async def _snapshot_loop(self) -> None:
         # Periodic snapshots, taken at a moment when no work is in flight so that the snapshot
-        # is a complete state by itself (recovery = snapshot + the journal after it).
+        # is a complete state by itself (recovery = snapshot + the journal after it). A forked
+        # child writes it (EngineStore.start_snapshot): the loop pauses only for the fork.
+        store = self.store
         while True:
             await asyncio.sleep(0.25)
-            if not self.store.snapshot_due(time.monotonic()):
+            store.poll_snapshot()
+            if store.snapshot_running or not store.snapshot_due(time.monotonic()):
                 continue
             give_up = time.monotonic() + 5
             while not self._quiescent() and time.monotonic() < give_up:
                 await asyncio.sleep(0.001)
-            if self._quiescent() and not self.store.journal.failed:
-                self.store.take_snapshot(time.monotonic())
+            if self._quiescent() and not store.journal.failed:
+                store.start_snapshot(time.monotonic())
 
     def _fatal(self, exc: BaseException) -> None:
         # A journal write or fsync failed: stop at once (fail-stop), never carry on.

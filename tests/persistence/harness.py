@@ -50,9 +50,10 @@ TERMINAL = {"filled", "canceled", "rejected", "expired"}
 OPEN = {"new", "partially_filled"}
 
 # The server, started the way `tradingapp serve --quiet` starts it (tradingapp.cli._serve), without
-# going through the argument parser. TA_TEST_KILL_AT_SNAPSHOT="<step>:<n>" makes the process
-# SIGKILL itself right after <step> (one of storage.SNAPSHOT_STEPS) of its n-th snapshot: a kill -9
-# aimed inside the snapshot writer.
+# going through the argument parser. TA_TEST_KILL_AT_SNAPSHOT="<step>:<n>" SIGKILLs the server right
+# after <step> (one of storage.SNAPSHOT_STEPS) of its n-th snapshot: a kill -9 aimed inside the
+# snapshot writer. The writer is a forked child of the server (periodic snapshots) or the server
+# itself (at shutdown); the hook kills the server, then the writer (as its death signal would).
 SERVER_SCRIPT = r"""
 import os, signal, sys
 from pathlib import Path
@@ -66,8 +67,10 @@ if aim:
     step, nth = aim.split(":")
     real_write = store.write_snapshot
     calls = [0]
+    server_pid = os.getpid()
     def fault(name):
         if name == step:
+            os.kill(server_pid, signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
     def write_snapshot(*args, **kwargs):
         calls[0] += 1

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 from sortedcontainers import SortedDict
@@ -869,20 +869,49 @@ class OrderBook:
 
         ``fee_lookup`` maps a ``(maker, taker)`` rate pair back to a shared FeeRates object.
         """
+        return cls.from_orders(
+            spec,
+            trade_ids,
+            resting=(_order_from_data(row, fee_lookup) for row in data["resting"]),
+            stops=(_order_from_data(row, fee_lookup) for row in data["stops"]),
+            done=(_order_from_data(row, fee_lookup) for row in data["done"]),
+            counters=(data["last_trade_price"], data["update_seq"], data["trade_count"]),
+            done_history=done_history,
+        )
+
+    def done_orders(self) -> Iterator[Order]:
+        """Yield the remembered done orders, oldest first (what :meth:`snapshot` keeps as "done")."""
+        done = self._done
+        for oid in self._done_ids:
+            yield done[oid]
+
+    @classmethod
+    def from_orders(
+        cls,
+        spec: SymbolSpec,
+        trade_ids: IdSequence | None,
+        *,
+        resting: Iterable[Order],
+        stops: Iterable[Order],
+        done: Iterable[Order],
+        counters: tuple[int | None, int, int],
+        done_history: int = DEFAULT_DONE_HISTORY,
+    ) -> OrderBook:
+        """Build a book from its orders: ``resting`` in priority order (as :meth:`resting_orders`
+        yields them), ``stops`` in trigger order, ``done`` oldest first, and ``counters`` =
+        ``(last_trade_price, update_seq, trade_count)``. Shared by :meth:`restore` and the
+        snapshot codec, which build the orders from their own encodings."""
         book = cls(spec, trade_ids, done_history=done_history)
-        for row in data["resting"]:
-            book._rest(_order_from_data(row, fee_lookup))
-        for row in data["stops"]:
-            order = _order_from_data(row, fee_lookup)
+        rest = book._rest
+        for order in resting:
+            rest(order)
+        for order in stops:
             book._orders[order.order_id] = order
             book.stops.add(order)
-        for row in data["done"]:
-            order = _order_from_data(row, fee_lookup)
+        for order in done:
             book._done[order.order_id] = order
             book._done_ids.append(order.order_id)
-        book.last_trade_price = data["last_trade_price"]
-        book.update_seq = data["update_seq"]
-        book.trade_count = data["trade_count"]
+        book.last_trade_price, book.update_seq, book.trade_count = counters
         book._changed = False
         book._bbo = book.bbo()
         return book

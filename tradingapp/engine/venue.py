@@ -27,7 +27,7 @@ class Venue:
             spec.symbol: OrderBook(spec, self.trade_ids, done_history=done_history) for spec in config.symbols
         }
         self.feed_seqs = {spec.symbol: FeedSequences() for spec in config.symbols}
-        self._done_history = done_history
+        self.done_history = done_history
 
     def state_digest(self) -> str:
         """Return a digest of all state: books, balances, holds and counters."""
@@ -44,8 +44,17 @@ class Venue:
             "trade_ids": self.trade_ids.last,
             "risk": self.risk.snapshot(),
             "books": [self.books[symbol].snapshot() for symbol in sorted(self.books)],
-            "feed_seqs": {symbol: self._caught_up(symbol).to_data() for symbol in sorted(self.books)},
+            "feed_seqs": self.feed_seqs_data(),
         }
+
+    def feed_seqs_data(self) -> dict[str, list[int]]:
+        """Each book's market-data sequences as plain data (part of every snapshot)."""
+        return {symbol: self._caught_up(symbol).to_data() for symbol in sorted(self.books)}
+
+    def restore_feed_seqs(self, data: dict[str, list[int]]) -> None:
+        """Load :meth:`feed_seqs_data` (after the books: a missing entry starts from the book)."""
+        for symbol, book in self.books.items():
+            self.feed_seqs[symbol] = FeedSequences.from_data(data.get(symbol), book.update_seq)
 
     def _caught_up(self, symbol: str) -> FeedSequences:
         # Exact when the book actor published everything (a snapshot is taken with no work in
@@ -63,8 +72,6 @@ class Venue:
             if spec is None:
                 raise ValueError(f"snapshot has a book for unknown symbol {row['symbol']!r}")
             self.books[spec.symbol] = OrderBook.restore(
-                spec, row, self.trade_ids, done_history=self._done_history, fee_lookup=self.risk.fee_rates
+                spec, row, self.trade_ids, done_history=self.done_history, fee_lookup=self.risk.fee_rates
             )
-        feed_seqs = data.get("feed_seqs", {})
-        for symbol, book in self.books.items():
-            self.feed_seqs[symbol] = FeedSequences.from_data(feed_seqs.get(symbol), book.update_seq)
+        self.restore_feed_seqs(data.get("feed_seqs", {}))

@@ -41,6 +41,12 @@ REFUSED = "X"
 
 _packer = msgpack.Packer(use_bin_type=True)
 
+# Wire name -> enum member: a dict lookup, where ``Side(value)`` goes through EnumMeta.__call__
+# (replay rebuilds a command per record, so this is on recovery's hot path).
+_SIDES = {member.value: member for member in Side}
+_ORDER_TYPES = {member.value: member for member in OrderType}
+_STPS = {member.value: member for member in SelfTradePrevention}
+
 
 def pack(record: list[Any]) -> bytes:
     """Encode one record payload."""
@@ -128,22 +134,25 @@ def command_from_record(
             record
         )
         rates: FeeRates | None = None if fees is None else fee_rates(tuple(fees))
-        return NewOrder(
-            oid,
-            account,
-            Side(side),
-            OrderType(otype),
-            qty,
-            price,
-            stop,
-            post_only,
-            SelfTradePrevention(stp),
-            cid,
-            rates,
-            budget,
-            timestamp,
-            symbol,
-        )
+        try:
+            return NewOrder(
+                oid,
+                account,
+                _SIDES[side],
+                _ORDER_TYPES[otype],
+                qty,
+                price,
+                stop,
+                post_only,
+                _STPS[stp],
+                cid,
+                rates,
+                budget,
+                timestamp,
+                symbol,
+            )
+        except KeyError as exc:
+            raise ValueError(f"record {kind!r} has an unknown enum value {exc}") from None
     if kind == REPLACE:
         _, symbol, oid, account, qty, price, stop, cid, budget, _extra = record
         return Replace(oid, account, qty, price, stop, cid, budget, timestamp, symbol)

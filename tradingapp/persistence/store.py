@@ -9,43 +9,43 @@ state in which nothing is half-applied.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-import msgpack
 import structlog
 
 from tradingapp.config import VenueConfig
 from tradingapp.engine.venue import Venue
+from tradingapp.persistence import forked
 from tradingapp.persistence import records as rec
+from tradingapp.persistence.gcpause import collector_paused
 from tradingapp.persistence.replay import Replayer
+from tradingapp.persistence.snapshot import decode_snapshot, encode_snapshot
 from tradingapp.storage import (
+    JournalReading,
     JournalWriter,
     load_latest_snapshot,
     prune,
-    recover_journal,
-    scan_journal,
     write_snapshot,
 )
+from tradingapp.storage.snapshots import snapshot_name
 
 log = structlog.get_logger("tradingapp.persistence")
 
-SNAPSHOT_FORMAT = 1
+#: After a background snapshot failed, the next one is not started for this long.
+SNAPSHOT_RETRY_SECONDS = 5.0
 
 
-def encode_snapshot(venue: Venue) -> bytes:
-    """Return the venue's state as snapshot bytes (msgpack)."""
-    data: bytes = msgpack.packb({"format": SNAPSHOT_FORMAT, "venue": venue.snapshot()}, use_bin_type=True)
-    return data
+class _Child(NamedTuple):
+    """A snapshot being written by a forked child."""
 
-
-def decode_snapshot(payload: bytes, venue: Venue) -> None:
-    """Load snapshot bytes into ``venue``."""
-    data = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    if data.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"unsupported snapshot format {data.get('format')!r}")
-    venue.restore(data["venue"])
+    pid: int
+    seq: int  # the journal position it covers
+    time: float  # monotonic time it was taken at
+    started: float  # perf_counter at the fork
 
 
 def replay_journal(
@@ -62,7 +62,12 @@ def replay_journal(
     if snapshot is not None:
         decode_snapshot(snapshot.payload, venue)
         after = snapshot.seq
-    report = recover_journal(journal_dir, repair=repair)
+    replayer = Replayer(venue)
+    reading = JournalReading(journal_dir, after, repair=repair)
+    with collector_paused():
+        replayer.replay(reading)
+    report = reading.report
+    assert report is not None
     for truncation in report.truncations:
         log.warning(
             "journal_tail_truncated",
@@ -71,9 +76,6 @@ def replay_journal(
             bytes_dropped=truncation.bytes_dropped,
             reason=truncation.reason,
         )
-    replayer = Replayer(venue)
-    for record in scan_journal(journal_dir, after):
-        replayer.apply(record.ts_ns, rec.unpack(record.payload))
     return venue, replayer, max(report.next_seq, after + 1), after
 
 
@@ -99,6 +101,8 @@ class EngineStore:
         self.recovered_records = 0
         self._snapshot_seq = 0  # journal position the newest snapshot covers
         self._snapshot_time = 0.0
+        self._child: _Child | None = None  # a snapshot being written by a forked child
+        self._retry_after = 0.0  # no new background snapshot before (after a failed one)
 
     def recover(self) -> Venue:
         """Rebuild the state, open the journal for appending and finish in-flight work."""
@@ -147,20 +151,81 @@ class EngineStore:
         return bool(cfg.snapshot_every_seconds) and now - self._snapshot_time >= cfg.snapshot_every_seconds
 
     def take_snapshot(self, now: float) -> None:
-        """Write a snapshot of the venue as of the last journal record; the caller guarantees no
-        work is in flight (every mailbox empty), so the state is complete by itself."""
+        """Write a snapshot of the venue as of the last journal record, here and now (blocking);
+        the caller guarantees no work is in flight (every mailbox empty), so the state is
+        complete by itself. The running engine uses :meth:`start_snapshot` instead."""
         assert self.venue is not None
         self.journal.flush_now()
         started = time.perf_counter()
         seq = self.journal.last_seq
-        path = write_snapshot(self.data_dir / "snapshots", seq, encode_snapshot(self.venue))
-        prune(self.data_dir / "snapshots", self.data_dir / "journal", keep=2)
+        self._write_and_prune(seq)
         self._snapshot_seq = seq
         self._snapshot_time = now
-        log.info("snapshot_written", path=str(path), seq=seq, seconds=round(time.perf_counter() - started, 3))
+        log.info(
+            "snapshot_written",
+            path=str(self.data_dir / "snapshots" / snapshot_name(seq)),
+            seq=seq,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _write_and_prune(self, seq: int) -> None:
+        assert self.venue is not None
+        write_snapshot(self.data_dir / "snapshots", seq, encode_snapshot(self.venue))
+        prune(self.data_dir / "snapshots", self.data_dir / "journal", keep=2)
+
+    @property
+    def snapshot_running(self) -> bool:
+        """True while a forked child is writing a snapshot."""
+        return self._child is not None
+
+    def start_snapshot(self, now: float) -> bool:
+        """Start writing a snapshot as of the last journal record in a forked child and return
+        at once (True); False when one is still running or a failed one is too recent.
+
+        Same precondition as :meth:`take_snapshot`. The journal is made durable through the
+        snapshot's seq first (the one blocking step, one fsync), then the child encodes, writes
+        (temporary file, fsync, rename, directory fsync) and prunes, while this process goes on
+        serving. :meth:`poll_snapshot` learns the outcome. Where ``fork`` is missing, this
+        falls back to :meth:`take_snapshot`.
+        """
+        if self._child is not None or now < self._retry_after:
+            return False
+        if not forked.fork_available():
+            self.take_snapshot(now)
+            return True
+        self.journal.flush_now()
+        seq = self.journal.last_seq
+        started = time.perf_counter()
+        pid = forked.start(functools.partial(self._write_and_prune, seq))
+        pause = time.perf_counter() - started
+        self._child = _Child(pid, seq, now, started)
+        log.info("snapshot_started", seq=seq, pid=pid, pause_ms=round(pause * 1000, 2))
+        return True
+
+    def poll_snapshot(self, *, block: bool = False) -> None:
+        """Reap the snapshot child if it has ended (waiting for it when ``block``): on success
+        the snapshot counts from now on; on failure the previous one stays the newest, and the
+        next attempt waits ``SNAPSHOT_RETRY_SECONDS``."""
+        child = self._child
+        if child is None:
+            return
+        code = forked.wait(child.pid) if block else forked.poll(child.pid)
+        if code is None:
+            return
+        self._child = None
+        seconds = round(time.perf_counter() - child.started, 3)
+        if code == 0:
+            self._snapshot_seq = child.seq
+            self._snapshot_time = child.time
+            path = self.data_dir / "snapshots" / snapshot_name(child.seq)
+            log.info("snapshot_written", path=str(path), seq=child.seq, seconds=seconds, forked=True)
+        else:
+            self._retry_after = time.monotonic() + SNAPSHOT_RETRY_SECONDS
+            log.error("snapshot_failed", seq=child.seq, pid=child.pid, exit_code=code, seconds=seconds)
 
     def close(self, *, snapshot: bool) -> None:
         """Flush the journal and, when the engine stopped cleanly, write a snapshot and prune."""
+        self.poll_snapshot(block=True)
         journal = self.journal
         if journal.failed:
             journal.close()

@@ -4,12 +4,15 @@ and atomic snapshots. Independent of what the records mean: payloads are opaque 
 Start-up sequence for the engine::
 
     snap = load_latest_snapshot(data_dir / "snapshots")           # None, or (seq, payload)
-    report = recover_journal(data_dir / "journal", repair=flag)    # cuts a torn tail, or raises
     after = snap.seq if snap else 0
-    for record in scan_journal(data_dir / "journal", after):       # (seq, ts_ns, payload)
+    reading = JournalReading(data_dir / "journal", after, repair=flag)
+    for ts_ns, payload in reading:        # checks every record once, cuts a torn tail, or raises
         ...apply...
+    report = reading.report               # what recover_journal() would have returned
     writer = JournalWriter(data_dir / "journal", max(report.next_seq, after + 1), fsync=mode,
                            on_fatal=stop_engine)
+
+(``recover_journal`` then ``scan_journal`` do the same in two passes.)
 
 See ``docs/persistence.md``.
 """
@@ -32,6 +35,7 @@ from tradingapp.storage.records import (
     encode_segment_header,
 )
 from tradingapp.storage.segments import (
+    JournalReading,
     RecoveryReport,
     SegmentSummary,
     Truncation,
@@ -76,6 +80,7 @@ __all__ = [
     "JournalCorruptError",
     "JournalFailedError",
     "JournalFormatError",
+    "JournalReading",
     "JournalRecord",
     "JournalWriter",
     "PruneReport",

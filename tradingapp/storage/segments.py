@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -41,6 +41,7 @@ from tradingapp.storage.records import (
     RECORD_HEADER,
     RECORD_OVERHEAD,
     SEGMENT_HEADER_SIZE,
+    U64_MAX,
     JournalRecord,
     parse_segment_header,
     read_record,
@@ -176,6 +177,97 @@ def recover_journal(
     a droppable tail (unless ``repair``), :class:`JournalFormatError` for a foreign format. Every
     truncation and removal is fsynced before this returns; running it again changes nothing.
     """
+    reading = JournalReading(journal_dir, None, repair=repair, max_record_bytes=max_record_bytes, fs=fs)
+    for _ in reading:
+        pass
+    assert reading.report is not None
+    return reading.report
+
+
+class JournalReading:
+    """:func:`recover_journal` and :func:`scan_journal` in one pass: iterate it for the
+    ``(ts_ns, payload)`` of every record with seq > ``after_seq``; afterwards ``report`` holds the
+    :class:`RecoveryReport`.
+
+    Each segment is read once and each record checked once (recovery at start-up used to read and
+    check the whole journal twice). Records are yielded as they are checked, before the scan
+    knows whether damage follows; that is sound because recovery only ever cuts *after* the
+    last valid record: a droppable tail is truncated at the fault, and mid-log damage raises
+    :class:`JournalCorruptError` (the caller then discards what it built) unless ``repair``,
+    which also keeps exactly the records before the fault. ``after_seq=None`` yields nothing
+    (validation only). Like :func:`scan_journal`, it raises when the journal cannot continue from
+    ``after_seq`` (it starts after ``after_seq + 1`` or ends before ``after_seq``).
+    """
+
+    def __init__(
+        self,
+        journal_dir: Path,
+        after_seq: int | None = 0,
+        *,
+        repair: bool = False,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        fs: FileOps = DEFAULT_FILEOPS,
+    ) -> None:
+        self.journal_dir = Path(journal_dir)
+        self.after_seq = after_seq
+        self.repair = repair
+        self.max_record_bytes = max_record_bytes
+        self.fs = fs
+        self.report: RecoveryReport | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        self.report = yield from _recover(
+            self.journal_dir, self.after_seq, self.repair, self.max_record_bytes, self.fs
+        )
+        after = self.after_seq
+        if after is not None and self.report.segments and self.report.last_seq < after:
+            last = self.report.segments[-1]
+            raise JournalCorruptError(
+                last.path, last.size, f"the journal ends at seq {last.last_seq}, before seq {after}"
+            )
+
+
+def _check_records(
+    data: bytes, offset: int, seq_next: int, max_record_bytes: int, after_seq: int | None
+) -> Generator[tuple[int, bytes], None, tuple[int, int, str | None]]:
+    """Check the records of one segment from ``offset``; yield ``(ts_ns, payload)`` of those with
+    seq > ``after_seq`` (None: none). Returns ``(offset, seq_next, fault reason or None)``: where
+    the walk stopped and the seq the next record must have.
+
+    The hot loop of recovery, so it is written flat: one header unpack, one CRC, three compares
+    per record; the exact reason of a fault is worked out by :func:`read_record` only then.
+    """
+    size = len(data)
+    view = memoryview(data)
+    unpack_header = RECORD_HEADER.unpack_from
+    crc32 = _crc32
+    yield_from = U64_MAX if after_seq is None else after_seq
+    last_header = size - RECORD_OVERHEAD
+    while offset < size:
+        if offset > last_header:
+            break
+        length, crc, seq, ts_ns = unpack_header(data, offset)
+        end = offset + 4 + length
+        if length < MIN_RECORD_LENGTH or length > max_record_bytes or end > size:
+            break
+        if crc32(view[offset + 8 : end]) != crc:
+            break
+        if seq != seq_next:
+            return offset, seq_next, f"seq {seq}, expected {seq_next}"
+        if seq > yield_from:
+            yield ts_ns, data[offset + RECORD_OVERHEAD : end]
+        seq_next += 1
+        offset = end
+    if offset >= size:
+        return offset, seq_next, None
+    reason = read_record(data, offset, max_record_bytes)
+    assert isinstance(reason, str), "a record that failed the fast check passed read_record"
+    return offset, seq_next, reason
+
+
+def _recover(
+    journal_dir: Path, after_seq: int | None, repair: bool, max_record_bytes: int, fs: FileOps
+) -> Generator[tuple[int, bytes], None, RecoveryReport]:
     journal_dir = Path(journal_dir)
     segments = list_segments(journal_dir)
     summaries: list[SegmentSummary] = []
@@ -184,6 +276,13 @@ def recover_journal(
     warnings: list[str] = []
     expected: int | None = None  # seq the next record must have
     records = 0
+    if after_seq is not None and segments and segments[0][0] > after_seq + 1:
+        first_seq, first_path = segments[0]
+        raise JournalCorruptError(
+            first_path,
+            0,
+            f"the journal starts at seq {first_seq}, but records from {after_seq + 1} are needed",
+        )
 
     for index, (name_seq, path) in enumerate(segments):
         is_last = index == len(segments) - 1
@@ -200,19 +299,13 @@ def recover_journal(
         elif expected is not None and header != expected:
             fault = (0, f"segment starts at seq {header}, expected {expected} (gap between segments)")
         else:
-            offset = SEGMENT_HEADER_SIZE
-            while offset < size:
-                result = read_record(data, offset, max_record_bytes)
-                if isinstance(result, str):
-                    fault = (offset, result)
-                    break
-                seq, _ts, end = result
-                if seq != seq_next:
-                    fault = (offset, f"seq {seq}, expected {seq_next}")
-                    break
-                seq_next += 1
-                count += 1
-                offset = end
+            first = seq_next
+            offset, seq_next, reason = yield from _check_records(
+                data, SEGMENT_HEADER_SIZE, seq_next, max_record_bytes, after_seq
+            )
+            count = seq_next - first
+            if reason is not None:
+                fault = (offset, reason)
 
         if fault is None:
             summaries.append(SegmentSummary(path, name_seq, seq_next - 1, size, count))
