@@ -230,6 +230,8 @@ def summarise_run(
         "skipped": report.get("skipped_backlog", 0),
         "saturated": bool(config.rate) and requests_per_s < SATURATED_SHARE * config.rate,
         "engine_cpu": engine_cpu / elapsed if elapsed else 0.0,
+        # CPU per request: far less disturbed than wall-clock figures by other processes
+        "engine_cpu_us_per_request": engine_cpu / acked["total"] * 1e6 if acked.get("total") else 0.0,
         "client_cpu": client_cpu / elapsed if elapsed else 0.0,
         "client_order_to_ack_us": report.get("latency_us", {}).get("order_to_ack", {}),
         "feed_messages": report.get("feed", {}).get("messages", 0),
@@ -314,6 +316,7 @@ def summarise_config(config: Config, runs: list[dict[str, Any]]) -> dict[str, An
         "orders_per_s": _median([r["orders_per_s"] for r in good]),
         "saturated": sum(r["saturated"] for r in good) > len(good) / 2,
         "engine_cpu": _median([r["engine_cpu"] for r in good]),
+        "engine_cpu_us_per_request": _median([r["engine_cpu_us_per_request"] for r in good]),
         "client_cpu": _median([r["client_cpu"] for r in good]),
         "client_order_to_ack_us": {
             p: _median([r["client_order_to_ack_us"].get(p, 0.0) for r in good]) for p in PERCENTILES
@@ -352,11 +355,12 @@ def report(data: dict[str, Any]) -> str:
                 f"{c['orders_per_s']:,.0f}",
                 "yes" if c["saturated"] else "",
                 f"{c['engine_cpu']:.0%}",
+                f"{c['engine_cpu_us_per_request']:.0f}",
                 f"{c['client_cpu']:.0%}",
             ]
         )
     headers = ["fsync", "subs", "offered req/s", "answered req/s", "spread", "new orders/s"]
-    parts = [table([*headers, "saturated", "engine CPU", "loadgen CPU"], rows)]
+    parts = [table([*headers, "saturated", "engine CPU", "engine CPU µs/req", "loadgen CPU"], rows)]
     names = {"order": "order processing", "bbo": "BBO update", "trade": "trade data generation"}
     for name in LATENCIES:
         rows = []

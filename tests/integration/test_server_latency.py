@@ -1,11 +1,12 @@
 """Latency instrumentation (``--latency-stats``) over real sockets: every sampled message is counted
 once, the figures are ordered and schema-exact, ``reset`` clears them, and without the flag the
-``stats`` reply says it is off."""
+``stats`` reply says it is off; the load generator reads them (``--server-stats``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from clients import loadgen
 from tests.integration.conftest import EngineHarness
 from tradingapp.protocol.fields import LATENCY_STATS
 
@@ -75,3 +76,31 @@ async def test_stats_need_a_logon(venue: EngineHarness) -> None:
     reply = await anonymous.request({"type": "stats"}, "reject")
 
     assert "not_logged_in" == reply["reason"]
+
+
+async def test_loadgen_reports_the_engine_figures_of_its_own_run(harness: EngineHarness) -> None:
+    await harness.start(latency_stats=True)
+    bob = await harness.logged_on("bob")
+    await bob.order(SYM, "buy", "limit", "0.1", "29000")  # before the run: reset by the load generator
+    argv = ["--port", str(harness.port), "--count", "400", "--connections", "2", "--subscribers", "1"]
+    options = loadgen.Options.from_args(loadgen.parse([*argv, "--seed", "3", "--quiet", "--server-stats"]))
+
+    report = await loadgen.run_loadgen(options)
+
+    assert [] == report["errors"]
+    server = report["server_latency_us"]
+    new_orders = report["sent"]["total"] - report["sent"]["cancel"]
+    assert 0 < server["order"]["count"] <= new_orders
+    assert server["order"]["p50"] <= server["order"]["p99"] <= server["order"]["max"]
+    assert server["bbo"]["count"] > 0
+    text = loadgen.format_report(report)
+    assert "server      order" in text and "stages      mean us: receive->risk" in text
+
+
+async def test_loadgen_says_when_the_engine_has_no_figures(venue: EngineHarness) -> None:
+    argv = ["--port", str(venue.port), "--count", "50", "--connections", "1", "--quiet", "--server-stats"]
+
+    report = await loadgen.run_loadgen(loadgen.Options.from_args(loadgen.parse(argv)))
+
+    assert 1 == report["exit_code"]
+    assert "start it with --latency-stats" in report["fatal"]
