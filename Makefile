@@ -24,7 +24,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m bench
+	mkdir -p bench/results
+	$(BIN)/python -m bench --json bench/results/bench.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

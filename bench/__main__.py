@@ -1,8 +1,9 @@
 """``python -m bench``: run the benchmark suites and print their results as markdown tables.
 
 Suites are registered in :data:`SUITES`; each contributes its own options and a ``run(args)``
-that returns ``(exit code, results)``. Without ``--suite`` the default suites run (today: core and
-memory). ``--json PATH`` also writes every suite's results, with the machine description.
+that returns ``(exit code, results)``. Without ``--suite`` the default suites run, side by side in
+one run: core, memory and e2e (a real server and the load generator; it also draws the plots).
+``--json PATH`` also writes every suite's results, with the machine description.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import core, harness, memory
+from bench import core, e2e, harness, memory
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ SUITES: dict[str, Suite] = {
         "bytes per resting order and the time to add 1,000,000 of them",
         memory.add_arguments,
         memory.run,
+    ),
+    "e2e": Suite(
+        "a server subprocess under the load generator: throughput, order/BBO/trade latency, plots",
+        e2e.add_arguments,
+        e2e.run,
     ),
 }
 

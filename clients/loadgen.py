@@ -18,6 +18,9 @@ The run stops at ``--count`` requests or after ``--duration`` seconds, whichever
 then it waits up to ``--drain-timeout`` seconds for the outstanding replies, cancels the accounts'
 open orders (unless ``--keep-orders``) and prints the report (``--json FILE`` also writes it).
 Feed subscribers (``--subscribers``) read every symbol's BBO, depth and trades meanwhile.
+With ``--server-stats`` the engine's own latency figures (``tradingapp serve --latency-stats``:
+receive -> acknowledgement, BBO update and trade message written, and the stages in between) are
+reset before the run and read after it, and reported next to the client's.
 
 Exit status: 0 after a clean run; 1 if the engine is unreachable, a logon fails or a connection
 is lost; 2 for bad arguments.
@@ -138,6 +141,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-orders", action="store_true", help="leave the resting orders on the book at the end"
     )
+    parser.add_argument(
+        "--server-stats",
+        action="store_true",
+        help="reset the engine's latency figures before the run and report them after it "
+        "(the engine must run with --latency-stats)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
 
@@ -218,6 +227,7 @@ class Options:
         self.drain_timeout: float = args.drain_timeout
         self.keep_orders: bool = args.keep_orders
         self.quiet: bool = args.quiet
+        self.server_stats: bool = args.server_stats
         self.accounts: list[tuple[str, str]] = []
         for item in args.accounts:
             name, _, key = item.partition(":")
@@ -264,6 +274,7 @@ class Options:
             "max_resting": self.max_resting,
             "subscribers": self.subscribers,
             "seed": self.seed,
+            "server_stats": self.server_stats,
         }
 
 
@@ -611,6 +622,8 @@ async def run_loadgen(options: Options) -> dict[str, Any]:
                 for flow in options.symbols:
                     await client.subscribe(flow.symbol, timeout=5)
                 subscribers.append(Subscriber(client, stats))
+            if options.server_stats:
+                await _server_stats(run.workers[0].client, reset=True)
         except (OSError, TimeoutError, ClientError) as e:
             report["exit_code"] = 1
             report["fatal"] = f"cannot start: {type(e).__name__}: {e} ({options.host}:{options.port})"
@@ -649,11 +662,29 @@ async def run_loadgen(options: Options) -> dict[str, Any]:
             report["exit_code"] = 1
         if not options.keep_orders:
             report["cleanup"] = await _cleanup(run)
+        if options.server_stats:
+            stats_client = run.workers[0].client
+            stats_client.listen(None)
+            try:
+                report["server_latency_us"] = await _server_stats(stats_client, reset=False)
+            except (ClientError, TimeoutError) as e:
+                stats.error(f"stats request failed: {e!r}")
         return _finish(report, stats, send_seconds)
     finally:
         for client in clients:
             client.listen(None)
             await client.close()
+
+
+async def _server_stats(client: Client, *, reset: bool) -> dict[str, dict[str, float]]:
+    # The engine's latency figures in microseconds (counts unchanged); ClientError if it has none.
+    reply = await client.request({"type": "stats", "reset": reset}, timeout=10)
+    if not reply["enabled"]:
+        raise ClientError("the engine does not record latencies: start it with --latency-stats")
+    return {
+        name: {key: value if key == "count" else round(value / 1000, 1) for key, value in figures.items()}
+        for name, figures in reply["latency"].items()
+    }
 
 
 async def _watch(worker: Worker) -> None:
@@ -818,6 +849,17 @@ def format_report(report: dict[str, Any]) -> str:
             f"trade gaps {feed['trade_gaps']}, bbo/depth gaps {feed['book_gaps']}, "
             f"conflated {feed['conflated']}"
         )
+    server = report.get("server_latency_us")
+    if server:
+        for name, label in (("order", "order"), ("bbo", "bbo update"), ("trade", "trade")):
+            lat = server[name]
+            figures = "  ".join(f"{p} {lat[p]:.0f}" for p in ("p50", "p90", "p99", "p99.9", "max"))
+            lines.append(f"server      {label:<11} us: {figures}  (n={lat['count']}, receive -> written)")
+        stages = ", ".join(
+            f"{name.replace('_to_', '->')} {server[name]['mean']:.0f}"
+            for name in ("receive_to_risk", "risk_to_matched", "matched_to_durable", "durable_to_written")
+        )
+        lines.append(f"stages      mean us: {stages}")
     if "cleanup" in report:
         c = report["cleanup"]
         lines.append(f"cleanup     canceled {c['orders_canceled']} open orders of {', '.join(c['accounts'])}")

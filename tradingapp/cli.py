@@ -11,14 +11,21 @@ from pathlib import Path
 def _serve(args: argparse.Namespace) -> int:
     from tradingapp import logs
     from tradingapp.config import load_config
+    from tradingapp.latency import require_hdrhistogram
     from tradingapp.server import run, serve
 
+    if args.latency_stats:
+        try:
+            require_hdrhistogram()
+        except ImportError as e:
+            print(f"tradingapp serve: {e}", file=sys.stderr)
+            return 2
     config = load_config(args.config)
     data_dir = Path(args.data_dir) if args.data_dir else config.persistence.data_dir
     logs.configure(data_dir, console=not args.quiet)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
-    code: int = run(serve(config, host, port, data_dir, args.fsync, args.repair))
+    code: int = run(serve(config, host, port, data_dir, args.fsync, args.repair, args.latency_stats))
     return code
 
 
@@ -57,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fsync", choices=("always", "batch", "off"), help="journal durability (default batch)"
     )
     serve.add_argument("--repair", action="store_true", help="truncate the journal at mid-log damage")
+    serve.add_argument(
+        "--latency-stats",
+        action="store_true",
+        help="record order, BBO and trade latencies (read with a stats request; needs the bench extra)",
+    )
     serve.add_argument(
         "--quiet", action="store_true", help="no console log (the JSON log file is still written)"
     )

@@ -24,6 +24,7 @@ from tradingapp.actors.feed import FeedPublisher
 from tradingapp.actors.risk import RiskActor
 from tradingapp.actors.session import Session
 from tradingapp.config import VenueConfig
+from tradingapp.latency import BookTracer, LatencyStats
 from tradingapp.outbox import Outbox
 from tradingapp.persistence.store import EngineStore
 
@@ -40,8 +41,11 @@ class Engine:
         data_dir: Path | None = None,
         fsync: str | None = None,
         repair: bool = False,
+        latency_stats: bool = False,
     ) -> None:
         self.config = config
+        #: latency instrumentation, on with ``--latency-stats`` (see :mod:`tradingapp.latency`)
+        self.latency = LatencyStats() if latency_stats else None
         persistence = config.persistence
         self.data_dir = Path(data_dir if data_dir is not None else persistence.data_dir)
         self.fsync = fsync or persistence.fsync
@@ -80,6 +84,9 @@ class Engine:
             )
             for symbol, book in venue.books.items()
         }
+        if self.latency is not None:
+            for book_actor in self.books.values():
+                book_actor.tracer = BookTracer(self.latency)
         self.risk.books = dict(self.books)
         self.feed.books = dict(self.books)
         for actor in (self.feed, self.risk, *self.books.values()):
@@ -118,6 +125,8 @@ class Engine:
             await book.stop()
         await self.feed.stop()
         self.store.close(snapshot=self.exit_code == 0)
+        if self.latency is not None:
+            log.info("latency_stats", **self.latency.summary())
         for session in list(self.sessions):
             session._flush()
             if session.transport is not None:
@@ -176,10 +185,16 @@ def _tune_gc() -> None:
 
 
 async def serve(
-    config: VenueConfig, host: str, port: int, data_dir: Path | None, fsync: str | None, repair: bool = False
+    config: VenueConfig,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    fsync: str | None,
+    repair: bool = False,
+    latency_stats: bool = False,
 ) -> int:
     """Run an engine until SIGTERM/SIGINT; return the process exit status."""
-    engine = Engine(config, data_dir=data_dir, fsync=fsync, repair=repair)
+    engine = Engine(config, data_dir=data_dir, fsync=fsync, repair=repair, latency_stats=latency_stats)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(engine.stop()))

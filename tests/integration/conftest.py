@@ -392,9 +392,18 @@ class EngineHarness:
         self.clients: list[Client] = []
 
     async def start(
-        self, config: VenueConfig | None = None, fsync: str = "off", data_dir: Path | None = None
+        self,
+        config: VenueConfig | None = None,
+        fsync: str = "off",
+        data_dir: Path | None = None,
+        latency_stats: bool = False,
     ) -> Engine:
-        self.engine = Engine(config or load_config(), data_dir=data_dir or self.data_dir, fsync=fsync)
+        self.engine = Engine(
+            config or load_config(),
+            data_dir=data_dir or self.data_dir,
+            fsync=fsync,
+            latency_stats=latency_stats,
+        )
         self.host, self.port = await self.engine.start("127.0.0.1", 0)
         return self.engine
 

@@ -35,6 +35,7 @@ from tradingapp.engine.events import (
 )
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.sequence import FeedSequences
+from tradingapp.latency import BookTracer
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
 from tradingapp.protocol.schema import format_timestamp
@@ -79,6 +80,7 @@ class BookActor(Actor):
         self._bbo: tuple[int | None, int, int | None, int] | None = None
         self._depth_changed = False
         self._timestamp = time.time_ns()  # stamps the first snapshot; commands carry their own
+        self.tracer: BookTracer | None = None  # set with ``--latency-stats``
 
     def on_start(self) -> None:
         # Give the feed publisher the book as it is, at once (a subscriber to a quiet book must
@@ -105,6 +107,8 @@ class BookActor(Actor):
     def _command(self, message: BookCommand) -> None:
         command = message.command
         events = self.book.apply(command)
+        if self.tracer is not None:
+            self.tracer.command(message.trace, message.reply, events, self._out)
         self.journal.append(command.timestamp, self._step)
         self.risk.mailbox.put_always(BookOutput(self.spec.symbol, events, command))
         self._timestamp = command.timestamp
@@ -201,6 +205,8 @@ class BookActor(Actor):
             self.depth_levels,
             self._trades,
         )
+        if self.tracer is not None:
+            update.traces = self.tracer.take()
         self._out.append((self.feed.mailbox.put_always, update))
         self._trades = []
         self._bbo = None

@@ -29,6 +29,7 @@ from tradingapp.actors.base import Actor
 from tradingapp.actors.messages import Barrier, DepthInterest, MarketUpdate
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
+from tradingapp.latency import mark_feed
 from tradingapp.protocol.framing import encode_frame, encode_json_line
 from tradingapp.reports import bbo_message, depth_message, reject
 
@@ -182,6 +183,8 @@ class FeedPublisher(Actor):
             self._bbo(feed, update)
         if update.depth is not None:
             self._depth(feed, update)
+        if update.traces is not None:
+            mark_feed(feed.subscribers, update.traces)
         if feed.waiting:
             waiting, feed.waiting = feed.waiting, []
             for request in waiting:

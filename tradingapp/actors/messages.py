@@ -15,6 +15,7 @@ from tradingapp.actors.base import Mailbox
 from tradingapp.engine.commands import Cancel, CancelAll, NewOrder, Replace
 from tradingapp.engine.events import Event
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
+from tradingapp.latency import MarketTraces, Trace
 from tradingapp.outbox import Delivery, Outbox
 
 
@@ -35,6 +36,7 @@ class NewOrderRequest:
     post_only: bool
     stp: SelfTradePrevention
     client_order_id: str | None
+    trace: Trace | None = None  # latency stamps, with ``--latency-stats`` only
 
 
 @attrs.define(slots=True)
@@ -102,6 +104,7 @@ class BookCommand:
     command: NewOrder | Cancel | Replace | CancelAll
     reply: Any
     request_id: Any
+    trace: Trace | None = None
 
 
 @attrs.define(slots=True)
@@ -144,6 +147,7 @@ class MarketUpdate:
     depth_seq: int
     depth_levels: int
     trades: list[tuple[int, dict[str, Any]]]
+    traces: MarketTraces | None = None  # with ``--latency-stats`` only
 
 
 @attrs.define(slots=True)

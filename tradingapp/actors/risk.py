@@ -14,6 +14,7 @@ order) instead of being refused for funds that are only held for an instant.
 from __future__ import annotations
 
 from collections import deque
+from time import perf_counter_ns
 from typing import Any
 
 from tradingapp.actors.base import Actor
@@ -32,6 +33,7 @@ from tradingapp.engine.commands import Cancel, CancelAll, NewOrder, Replace
 from tradingapp.engine.events import CancelRejected
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection, Risk
+from tradingapp.latency import Trace
 from tradingapp.outbox import Delivery, Outbox
 from tradingapp.persistence import records as rec
 from tradingapp.reports import cancel_reject, cancel_reject_message, reject, rejected_order
@@ -138,7 +140,10 @@ class RiskActor(Actor):
         if self.risk.holds_whole_balance(command.order_type, command.side, command.price):
             self._blocking[request.account] = command.order_id
             self._waiting[request.account] = deque()
-        self._forward(command, request)
+        trace = request.trace
+        if trace is not None:
+            trace.risked = perf_counter_ns()
+        self._forward(command, request, trace)
 
     def _refuse_order(self, request: NewOrderRequest, refused: Rejection) -> None:
         self.journal.append(
@@ -243,8 +248,11 @@ class RiskActor(Actor):
             reply["request_id"] = request.request_id
         self._out.append((request.reply.send, reply))
 
-    def _forward(self, command: NewOrder | Cancel | Replace | CancelAll, request: Any) -> None:
-        self.books[command.symbol].mailbox.put_always(BookCommand(command, request.reply, request.request_id))
+    def _forward(
+        self, command: NewOrder | Cancel | Replace | CancelAll, request: Any, trace: Trace | None = None
+    ) -> None:
+        message = BookCommand(command, request.reply, request.request_id, trace)
+        self.books[command.symbol].mailbox.put_always(message)
 
     # -- queries ---------------------------------------------------------------------------------
 

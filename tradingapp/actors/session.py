@@ -49,6 +49,7 @@ from tradingapp.engine.numbers import NumberError
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
+from tradingapp.latency import Mark, Trace, stats_reply
 from tradingapp.protocol.errors import ProtocolError
 from tradingapp.protocol.framing import Mode, ServerCodec
 from tradingapp.protocol.human import HELP_TEXT
@@ -68,7 +69,7 @@ WRITE_HIGH_WATER = 1 << 20
 TEST_REQUEST_AFTER = 1.2
 
 _ORDER_ENTRY = frozenset({"new_order", "cancel", "replace", "cancel_all"})
-_NEEDS_LOGON = _ORDER_ENTRY | {"order_status", "open_orders", "balances"}
+_NEEDS_LOGON = _ORDER_ENTRY | {"order_status", "open_orders", "balances", "stats"}
 
 
 class TokenBucket:
@@ -132,6 +133,11 @@ class Session(asyncio.Protocol):
         self._last_sent = self._last_heard = self.loop.time()
         self._test_request_at: float | None = None  # when the unanswered test_request went out
         self._test_requests = 0
+        # latency instrumentation (``--latency-stats``): receive stamp, messages awaiting a write
+        self.latency = engine.latency
+        self._received_ns = 0
+        self._marks: list[Mark] = []
+        self._held_marks: list[Mark] = []
 
     # -- connection lifecycle ----------------------------------------------------------------------
 
@@ -219,6 +225,8 @@ class Session(asyncio.Protocol):
             return
         self._last_heard = self.loop.time()
         now = time.time_ns()
+        if self.latency is not None:
+            self._received_ns = time.perf_counter_ns()
         for item in self.codec.feed(data):
             if type(item) is ProtocolError:
                 log.info(
@@ -427,6 +435,8 @@ class Session(asyncio.Protocol):
             SelfTradePrevention(msg.get("self_trade_prevention") or "cancel_newest"),
             msg["client_order_id"],
         )
+        if self.latency is not None:
+            request.trace = Trace(self._received_ns)
         self._pending.append((self.engine.risk.mailbox, request))
 
     def _on_cancel(self, msg: dict[str, Any], rid: Any, now: int) -> None:
@@ -499,6 +509,9 @@ class Session(asyncio.Protocol):
     def _on_balances(self, msg: dict[str, Any], rid: Any, now: int) -> None:
         self._query("balances", msg, rid)
 
+    def _on_stats(self, msg: dict[str, Any], rid: Any, now: int) -> None:
+        self.reply(stats_reply(self.latency, rid, msg["reset"]))
+
     # -- market data -------------------------------------------------------------------------------
 
     def _on_subscribe(self, msg: dict[str, Any], rid: Any, now: int) -> None:
@@ -563,6 +576,10 @@ class Session(asyncio.Protocol):
             self._wbuf = []
             self.transport.write(data)
             self._last_sent = self.loop.time()
+            if self._marks:
+                assert self.latency is not None
+                self.latency.written(self._marks)
+                self._marks = []
         else:
             self._wbuf = []
 
@@ -570,6 +587,10 @@ class Session(asyncio.Protocol):
         self._flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def mark(self, kind: int, trace: Trace) -> None:
+        """The message just queued is sampled for ``kind``'s latency: record it when written."""
+        (self._held_marks if self._writing_paused else self._marks).append((kind, trace))
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -582,6 +603,9 @@ class Session(asyncio.Protocol):
             self._deadline = None
         held, self._held = self._held, []
         conflated, self._conflated = self._conflated, {}
+        if self._held_marks:
+            self._marks += self._held_marks
+            self._held_marks = []
         for data in held:
             self._queue(data)
         mode_json = self.codec.mode is Mode.JSON_LINES

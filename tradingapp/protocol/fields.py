@@ -33,6 +33,22 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 #: Market-depth levels a client may ask for.
 MIN_DEPTH, MAX_DEPTH, DEFAULT_DEPTH = 1, 50, 10
+#: The figures of one latency distribution in a ``stats`` reply (integer nanoseconds but count).
+LATENCY_STATS = (
+    "count",
+    "min",
+    "mean",
+    "p50",
+    "p75",
+    "p90",
+    "p95",
+    "p99",
+    "p99.5",
+    "p99.9",
+    "p99.95",
+    "p99.99",
+    "max",
+)
 
 
 class Direction(StrEnum):
@@ -59,6 +75,7 @@ class Kind(StrEnum):
     LEVELS = "levels"
     BALANCES = "balances"
     ORDERS = "orders"
+    LATENCIES = "latencies"
 
 
 #: What each kind means on the wire (rendered into the docs).
@@ -80,6 +97,9 @@ KIND_DOCS: dict[Kind, str] = {
     Kind.LEVELS: "list of `[price, quantity]` decimal-string pairs, best price first",
     Kind.BALANCES: "map asset -> `{total, available, reserved}` decimal strings",
     Kind.ORDERS: "list of order states (see *Order state* below)",
+    Kind.LATENCIES: (
+        "map distribution name -> `{" + ", ".join(LATENCY_STATS) + "}` integers (nanoseconds, but `count`)"
+    ),
 }
 
 

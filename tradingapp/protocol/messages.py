@@ -253,6 +253,18 @@ CLIENT_MESSAGES: tuple[MessageSpec, ...] = (
         example={"type": "balances", "request_id": "b1"},
     ),
     MessageSpec(
+        "stats",
+        C,
+        "-",
+        "Ask for the engine's latency figures (`tradingapp serve --latency-stats`). Answered by a "
+        "`stats` reply.",
+        (
+            opt("reset", Kind.BOOLEAN, "Clear the figures after reading them.", default=False),
+            REQUEST_ID,
+        ),
+        example={"type": "stats", "reset": True, "request_id": "s1"},
+    ),
+    MessageSpec(
         "subscribe",
         C,
         "V",
@@ -613,6 +625,40 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
                 "USDT": {"total": "100000.000000", "available": "100000.000000", "reserved": "0.000000"},
             },
             "request_id": "b1",
+        },
+    ),
+    MessageSpec(
+        "stats",
+        S,
+        "-",
+        "The engine's latency distributions since start or the last reset (answer to `stats`); "
+        "see docs/benchmarks.md for what each measures.",
+        (
+            req("enabled", Kind.BOOLEAN, "Whether the engine records latencies (`--latency-stats`)."),
+            req("latency", Kind.LATENCIES, "Per distribution; empty when not enabled."),
+            REPLY_REQUEST_ID,
+        ),
+        example={
+            "type": "stats",
+            "enabled": True,
+            "latency": {
+                "order": {
+                    "count": 1000,
+                    "min": 41000,
+                    "mean": 88000,
+                    "p50": 80000,
+                    "p75": 95000,
+                    "p90": 120000,
+                    "p95": 150000,
+                    "p99": 400000,
+                    "p99.5": 600000,
+                    "p99.9": 900000,
+                    "p99.95": 950000,
+                    "p99.99": 990000,
+                    "max": 990000,
+                }
+            },
+            "request_id": "s1",
         },
     ),
     MessageSpec(

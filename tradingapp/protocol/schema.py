@@ -46,6 +46,7 @@ from tradingapp.protocol.fields import (
     INT64_MAX,
     INT64_MIN,
     KIND_DOCS,
+    LATENCY_STATS,
     MAX_DECIMAL_INT,
     MAX_DEPTH,
     MAX_FRAME_LIMIT,
@@ -400,6 +401,27 @@ def _balances_checker(f: Field) -> Checker:
     return check
 
 
+def _latencies_checker(f: Field) -> Checker:
+    name, reason, keys = f.name, f.reason, sorted(LATENCY_STATS)
+
+    def check(v: Any) -> Any:
+        if type(v) is dict:
+            for label, entry in v.items():
+                if (
+                    type(label) is not str
+                    or type(entry) is not dict
+                    or sorted(entry) != keys
+                    or not all(type(x) is int and x >= 0 for x in entry.values())
+                ):
+                    break
+            else:
+                return v
+        text = f"{name} must map each distribution to {{{', '.join(LATENCY_STATS)}}} integers"
+        raise _Bad(reason, text, name)
+
+    return check
+
+
 def _orders_checker(f: Field) -> Checker:
     name = f.name
 
@@ -447,6 +469,8 @@ def _checker(f: Field, direction: Direction) -> Checker:
         return _balances_checker(f)
     if kind is Kind.ORDERS:
         return _orders_checker(f)
+    if kind is Kind.LATENCIES:
+        return _latencies_checker(f)
     raise AssertionError(f"no checker for {kind}")  # pragma: no cover
 
 
