@@ -162,11 +162,18 @@ class Engine:
             store.poll_snapshot()
             if store.snapshot_running or not store.snapshot_due(time.monotonic()):
                 continue
-            give_up = time.monotonic() + 5
-            while not self._quiescent() and time.monotonic() < give_up:
-                await asyncio.sleep(0.001)
-            if self._quiescent() and not store.journal.failed:
-                store.start_snapshot(time.monotonic())
+            # Under continuous load there may never be such a moment by itself: hold new order
+            # entry (sessions see a full mailbox and stop reading) while in-flight work drains.
+            intake = self.risk.mailbox
+            intake.hold()
+            try:
+                give_up = time.monotonic() + 5
+                while not self._quiescent() and time.monotonic() < give_up:
+                    await asyncio.sleep(0.001)
+                if self._quiescent() and not store.journal.failed:
+                    store.start_snapshot(time.monotonic())
+            finally:
+                intake.release()
 
     def _fatal(self, exc: BaseException) -> None:
         # A journal write or fsync failed: stop at once (fail-stop), never carry on.

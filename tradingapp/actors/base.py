@@ -46,7 +46,7 @@ STOP = _Stop()
 class Mailbox:
     """A bounded FIFO with one consumer task; ``capacity`` counts messages."""
 
-    __slots__ = ("_items", "_room_waiters", "_waiter", "capacity")
+    __slots__ = ("_held", "_items", "_room_waiters", "_waiter", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -55,17 +55,32 @@ class Mailbox:
         self._items: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._room_waiters: list[asyncio.Future[None]] = []
+        self._held = False
 
     def __len__(self) -> int:
         return len(self._items)
 
     def has_room(self) -> bool:
-        """True when one more message fits."""
-        return len(self._items) < self.capacity
+        """True when one more message fits (never while the mailbox is held)."""
+        return len(self._items) < self.capacity and not self._held
+
+    def hold(self) -> None:
+        """Refuse new work as if full (``put_always`` still queues) until :meth:`release`.
+
+        Producers see the same backpressure as for a full mailbox (a session stops reading its
+        socket), so the consumer can drain what is queued: the engine holds the risk actor's
+        intake for a moment to reach a quiescent point for a snapshot under continuous load.
+        """
+        self._held = True
+
+    def release(self) -> None:
+        """End a :meth:`hold` and wake the producers waiting for room."""
+        self._held = False
+        self._wake_producers()
 
     def put_nowait(self, item: Any) -> None:
         """Queue ``item``; raises OverflowError when full (callers check ``has_room`` first)."""
-        if len(self._items) >= self.capacity:
+        if not self.has_room():
             raise OverflowError("mailbox is full")
         self._push(item)
 
@@ -80,7 +95,7 @@ class Mailbox:
 
     async def put(self, item: Any) -> None:
         """Queue ``item``, waiting for room first."""
-        while len(self._items) >= self.capacity:
+        while not self.has_room():
             await self.wait_for_room()
         self._push(item)
 
@@ -93,8 +108,8 @@ class Mailbox:
                 waiter.set_result(None)
 
     async def wait_for_room(self) -> None:
-        """Return once the mailbox has room (at once if it has)."""
-        if len(self._items) < self.capacity:
+        """Return once the mailbox may have room (at once if it has); callers check again."""
+        if self.has_room():
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._room_waiters.append(fut)
@@ -108,12 +123,15 @@ class Mailbox:
             await fut
         items = list(self._items)
         self._items.clear()
-        if self._room_waiters:
-            waiters, self._room_waiters = self._room_waiters, []
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
+        if self._room_waiters and not self._held:
+            self._wake_producers()
         return items
+
+    def _wake_producers(self) -> None:
+        waiters, self._room_waiters = self._room_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
 
 class Actor:
