@@ -104,11 +104,13 @@ class Amendment(NamedTuple):
     """A replace risk passed to the book that the book has not answered yet.
 
     ``extra`` is what risk reserved ahead of it; ``terms`` are the order's terms once the book
-    applies it, which the next replace of the same order is checked against.
+    applies it, which the next replace of the same order is checked against; ``client_order_id``
+    is the replace's new client order id (None keeps the current one).
     """
 
     extra: int
     terms: Terms
+    client_order_id: str | None
 
 
 class Hold:
@@ -456,7 +458,7 @@ class Risk:
             budget if replace.budget is None else replace.budget,
         )
         hold.extra += extra
-        hold.pending.append(Amendment(extra, after))
+        hold.pending.append(Amendment(extra, after, replace.client_order_id))
         account.holding(hold.asset).reserved += extra
 
     # -- PHASE 2: SETTLEMENT -------------------------------------------------------------------
@@ -544,19 +546,25 @@ class Risk:
         hold = self.hold(str(order.account), order.order_id)
         if hold is None:
             return
-        ahead = hold.pending.popleft().extra if hold.pending else 0
+        # The book may have changed ``order`` again by the time this is settled (the event holds
+        # the live object), so the new terms come from the replace risk passed on, which the book
+        # applied exactly as noted (it refuses a replace whose expected terms do not match).
+        if hold.pending:
+            ahead, terms, cid = hold.pending.popleft()
+        else:  # a replace risk did not reserve for
+            ahead, terms = 0, Terms(event.quantity, order.price, order.stop_price, order.budget)
+            cid = order.client_order_id
         hold.extra -= ahead
         hold.quantity = event.quantity
-        hold.price = order.price if hold.price is not None else None
-        hold.stop_price = order.stop_price
-        if order.client_order_id != hold.client_order_id:
+        hold.price = terms.price if hold.price is not None else None
+        hold.stop_price = terms.stop_price
+        if cid is not None and cid != hold.client_order_id:
             account = self.accounts[hold.account]
             if hold.client_order_id is not None:
                 account.client_ids.pop(hold.client_order_id, None)
-            if order.client_order_id is not None:
-                account.client_ids[order.client_order_id] = order.order_id
-            hold.client_order_id = order.client_order_id
-        new_base = self._exact_base(hold, event.leaves, order.budget)
+            account.client_ids[cid] = order.order_id
+            hold.client_order_id = cid
+        new_base = self._exact_base(hold, event.leaves, terms.budget)
         self.accounts[hold.account].holding(hold.asset).reserved -= hold.base + ahead - new_base
         hold.base = new_base
 
@@ -658,5 +666,5 @@ def _hold_from_data(row: list[object]) -> Hold:
     hold.side = Side(str(row[0]))
     for name, value in zip(_HOLD_FIELDS, row[1:-1], strict=True):
         setattr(hold, name, value)
-    hold.pending = deque(Amendment(extra, Terms(*terms)) for extra, terms in row[-1])  # type: ignore[attr-defined]
+    hold.pending = deque(Amendment(extra, Terms(*terms), cid) for extra, terms, cid in row[-1])  # type: ignore[attr-defined]
     return hold
