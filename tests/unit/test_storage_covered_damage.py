@@ -58,7 +58,7 @@ def continues(journal: Path, covered: int, expected: list[JournalRecord]) -> Non
     assert [*expected, JournalRecord(seq, 1, b"after the repair")] == list(scan_journal(journal, covered))
 
 
-def test_damage_in_a_covered_record_is_refused_then_repaired_keeping_every_later_record(journal: Path) -> None:
+def test_damage_in_a_covered_record_is_refused_then_repaired_keeping_later_records(journal: Path) -> None:
     records, path, spans = one_segment(journal)
     flip(path, spans[9][0] + 12)  # record 10; the snapshot covers 25
 
