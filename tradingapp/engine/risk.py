@@ -33,7 +33,8 @@ Every amount is an integer in the asset's smallest unit, so the arithmetic is ex
 from __future__ import annotations
 
 from collections import deque
-from typing import NamedTuple, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from tradingapp.config import VenueConfig
 from tradingapp.engine.commands import NewOrder, Replace
@@ -666,5 +667,10 @@ def _hold_from_data(row: list[object]) -> Hold:
     hold.side = Side(str(row[0]))
     for name, value in zip(_HOLD_FIELDS, row[1:-1], strict=True):
         setattr(hold, name, value)
-    hold.pending = deque(Amendment(extra, Terms(*terms), cid) for extra, terms, cid in row[-1])  # type: ignore[attr-defined]
+    hold.pending = pending_from_data(row[-1])  # type: ignore[arg-type]
     return hold
+
+
+def pending_from_data(rows: Iterable[Sequence[Any]]) -> deque[Amendment]:
+    """Rebuild :attr:`Hold.pending` from its plain form (``[extra, terms, client_order_id]`` each)."""
+    return deque(Amendment(extra, Terms(*terms), cid) for extra, terms, cid in rows)
