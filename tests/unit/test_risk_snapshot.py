@@ -169,7 +169,7 @@ def test_a_replace_in_flight_survives_a_risk_snapshot():
     assert extra > 0
     fresh = Risk(h.config)
     fresh.restore(json.loads(json.dumps(h.risk.snapshot())))
-    assert [extra] == list(fresh.hold("alice", buy.order_id).pending)
+    assert [extra] == [a.extra for a in fresh.hold("alice", buy.order_id).pending]
     fresh.check_invariants()
 
     events = h.books[BTC].apply(command)

@@ -380,6 +380,11 @@ class OrderBook:
 
     def _check_replace(self, order: Order, cmd: Replace) -> tuple[Reason, str] | None:
         # Returns why a replace is refused, or None; the order stays as it was when refused.
+        if cmd.expected is not None and cmd.expected != (order.quantity, order.price, order.stop_price):
+            return Reason.ORDER_CHANGED, (
+                f"order {order.order_id} changed after the replace was sent (self-trade prevention "
+                "or a refused earlier replace); send the replace again"
+            )
         spec = self.spec
         new_qty = order.quantity if cmd.quantity is None else cmd.quantity
         if cmd.quantity is not None and (type(new_qty) is not int or new_qty <= 0 or new_qty > MAX_UNITS):

@@ -54,6 +54,9 @@ class Replace:
 
     ``quantity`` is the new *total* quantity, so the new open quantity is ``quantity - filled``.
     ``budget`` is the new spending cap for a stop-market buy (set by risk when the stop moves).
+    ``expected`` is the order's ``(quantity, price, stop_price)`` that risk checked the funds
+    against; the book refuses the replace (``order_changed``) when the order no longer has them,
+    and checks nothing when it is None.
     """
 
     order_id: int
@@ -65,6 +68,7 @@ class Replace:
     budget: int | None = None
     timestamp: int = 0
     symbol: str = ""
+    expected: tuple[int, int | None, int | None] | None = None
 
 
 @attrs.define(slots=True)

@@ -58,6 +58,7 @@ class Reason(StrEnum):
     WOULD_TRIGGER_IMMEDIATELY = "would_trigger_immediately"
     QUANTITY_NOT_ABOVE_FILLED = "quantity_not_above_filled"
     REPLACE_NOT_ALLOWED = "replace_not_allowed"
+    ORDER_CHANGED = "order_changed"
     DUPLICATE_ORDER_ID = "duplicate_order_id"
 
     # -- why a live order ended without a client cancel (reported on canceled/expired) ------

@@ -22,6 +22,9 @@ What one open order keeps reserved (its *hold*):
 
 A replace first reserves the most the amended order could need whatever fills arrive before the
 book applies it (``extra``); the book's answer then sets the exact hold and releases the rest.
+Risk checks a replace against the order as the book will have it when the replace arrives (its
+terms after every replace still in flight) and passes those terms on with it; the book refuses the
+replace (``order_changed``) if the order no longer has them, because only fills were allowed for.
 
 Every amount is an integer in the asset's smallest unit, so the arithmetic is exact and the sum of
 ``total`` of each asset over all accounts (the fee account included) never changes while trading.
@@ -30,7 +33,8 @@ Every amount is an integer in the asset's smallest unit, so the arithmetic is ex
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from tradingapp.config import VenueConfig
 from tradingapp.engine.commands import NewOrder, Replace
@@ -44,7 +48,7 @@ from tradingapp.engine.events import (
     Restated,
     Trade,
 )
-from tradingapp.engine.fees import FeeRates, fee_amount
+from tradingapp.engine.fees import RATE_SCALE, FeeRates, fee_amount
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.sequence import IdSequence
 from tradingapp.engine.symbols import SymbolSpec
@@ -88,11 +92,33 @@ class Holding:
         return self.total - self.reserved
 
 
+class Terms(NamedTuple):
+    """What decides an order's hold: total quantity, limit and stop prices, budget (budget buys)."""
+
+    quantity: int
+    price: int | None
+    stop_price: int | None
+    budget: int | None
+
+
+class Amendment(NamedTuple):
+    """A replace risk passed to the book that the book has not answered yet.
+
+    ``extra`` is what risk reserved ahead of it; ``terms`` are the order's terms once the book
+    applies it, which the next replace of the same order is checked against; ``client_order_id``
+    is the replace's new client order id (None keeps the current one).
+    """
+
+    extra: int
+    terms: Terms
+    client_order_id: str | None
+
+
 class Hold:
     """Risk's record of one open order and what it reserves.
 
     ``base`` is exact for the order as the book last reported it; ``extra`` is reserved ahead for
-    replaces the book has not answered yet, one entry per replace in ``pending``.
+    replaces the book has not answered yet, one :class:`Amendment` per replace in ``pending``.
     """
 
     __slots__ = (
@@ -127,13 +153,19 @@ class Hold:
         self.rate = rate
         self.base = base
         self.extra = 0
-        self.pending: deque[int] = deque()
+        self.pending: deque[Amendment] = deque()
         self.client_order_id = command.client_order_id
 
     @property
     def held(self) -> int:
         """Everything this order keeps reserved."""
         return self.base + self.extra
+
+    def terms(self) -> Terms:
+        """The order's terms as the book will have them once every replace in flight is applied."""
+        if self.pending:
+            return self.pending[-1].terms
+        return Terms(self.quantity, self.price, self.stop_price, self.base if self.budgeted else None)
 
 
 class Account:
@@ -346,8 +378,12 @@ class Risk:
     def admit_replace(self, account_name: str, replace: Replace) -> tuple[Replace, int]:
         """Check a replace and reserve the most it could need; return ``(command, extra)``.
 
-        A replace of an order risk does not see open passes unreserved (the book refuses it with
-        the precise reason). For a stop-market buy the returned command carries the new budget.
+        The replace is checked against the order's terms once the replaces of it still in flight
+        are applied, and the command carries those terms (``expected``): the book refuses it when
+        the order no longer has them (a self-trade decrement or a refused earlier replace came
+        first), so fills are the only change the extra has to cover. A replace of an order risk
+        does not see open passes unreserved and unchecked (the book refuses it with the precise
+        reason). For a stop-market buy the returned command carries the new budget.
         """
         account = self.accounts[account_name]
         hold = account.orders.get(replace.order_id)
@@ -359,11 +395,13 @@ class Risk:
             raise Rejection(Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {cid!r} is already in use")
         if replace.price is not None:
             self._check_band(spec, replace.price)
-        new_qty = hold.quantity if replace.quantity is None else replace.quantity
-        if hold.budgeted and hold.stop_price is not None and (replace.stop_price or replace.quantity):
-            new_stop = hold.stop_price if replace.stop_price is None else replace.stop_price
-            replace.budget = self.stop_budget(account.fees, spec, new_stop, new_qty)
-        extra = self._replace_extra(spec, hold, replace, new_qty)
+        before = hold.terms()
+        new_qty = before.quantity if replace.quantity is None else replace.quantity
+        budget = replace.budget
+        if hold.budgeted and before.stop_price is not None and (replace.stop_price or replace.quantity):
+            new_stop = before.stop_price if replace.stop_price is None else replace.stop_price
+            budget = self.stop_budget(account.fees, spec, new_stop, new_qty)
+        extra = self._replace_extra(spec, hold, before, new_qty, replace.price, budget)
         available = account.holding(hold.asset).available
         if extra > available:
             fmt = self.config.format_asset
@@ -372,37 +410,56 @@ class Risk:
                 f"insufficient funds for the replace: it needs {fmt(hold.asset, extra)} {hold.asset} more, "
                 f"available {fmt(hold.asset, available)} {hold.asset}",
             )
-        self.apply_replace_hold(account_name, replace.order_id, extra)
+        replace.budget = budget
+        replace.expected = (before.quantity, before.price, before.stop_price)
+        self.apply_replace_hold(replace, extra)
         return replace, extra
 
     @staticmethod
-    def _replace_extra(spec: SymbolSpec, hold: Hold, replace: Replace, new_qty: int) -> int:
-        # The most the amended order could need beyond what it holds, whatever fills arrive
-        # before the book applies the replace: its filled quantity can only grow meanwhile,
-        # and the need is linear in it, so the two ends of the possible range bound it.
+    def _replace_extra(
+        spec: SymbolSpec, hold: Hold, before: Terms, new_qty: int, new_price: int | None, budget: int | None
+    ) -> int:
+        # The most the amended order could need beyond what it will hold when the book applies
+        # the replace, whatever fills arrive first: the filled quantity can only grow meanwhile
+        # (anything else makes the book refuse the replace), and the need is linear in it.
         if new_qty <= hold.filled:
             return 0  # the book will refuse it
         if hold.side is not BUY:
-            return max(0, (new_qty - hold.quantity) * spec.base_per_lot)
+            return max(0, (new_qty - before.quantity) * spec.base_per_lot)
         if hold.budgeted:
-            return 0 if replace.budget is None else max(0, replace.budget - hold.base)
-        assert hold.price is not None
-        new_price = hold.price if replace.price is None else replace.price
+            return 0 if budget is None or before.budget is None else max(0, budget - before.budget)
+        assert before.price is not None
+        price = before.price if new_price is None else new_price
+        if price == before.price:
+            # The two holds differ by the added lots' notional whatever is filled, but their fees
+            # round separately (each toward zero), so take that notional's own fee rounded up.
+            added = price * (new_qty - before.quantity) * spec.quote_per_tick_lot
+            return 0 if added <= 0 else added - (-added * hold.rate // RATE_SCALE)
+        # Different prices: the difference changes by at least one unit per lot filled, so its
+        # largest value is at one end of the possible range of fills.
         worst = 0
-        for filled in {hold.filled, max(hold.filled, min(hold.quantity, new_qty) - 1)}:
-            need = limit_hold(spec, new_price, new_qty - filled, hold.rate)
-            have = limit_hold(spec, hold.price, hold.quantity - filled, hold.rate)
+        for filled in {hold.filled, max(hold.filled, min(before.quantity, new_qty) - 1)}:
+            need = limit_hold(spec, price, new_qty - filled, hold.rate)
+            have = limit_hold(spec, before.price, before.quantity - filled, hold.rate)
             worst = max(worst, need - have)
         return worst
 
-    def apply_replace_hold(self, account_name: str, order_id: int, extra: int) -> None:
-        """Reserve ``extra`` ahead of a replace (also how the journal replays it)."""
-        account = self.accounts[account_name]
-        hold = account.orders.get(order_id)
+    def apply_replace_hold(self, replace: Replace, extra: int) -> None:
+        """Reserve ``extra`` ahead of a replace and note the terms it gives the order (also how the
+        journal replays it)."""
+        account = self.accounts[str(replace.account)]
+        hold = account.orders.get(replace.order_id)
         if hold is None:
             return
+        quantity, price, stop_price, budget = hold.terms()
+        after = Terms(
+            quantity if replace.quantity is None else replace.quantity,
+            price if replace.price is None or price is None else replace.price,
+            stop_price if replace.stop_price is None else replace.stop_price,
+            budget if replace.budget is None else replace.budget,
+        )
         hold.extra += extra
-        hold.pending.append(extra)
+        hold.pending.append(Amendment(extra, after, replace.client_order_id))
         account.holding(hold.asset).reserved += extra
 
     # -- PHASE 2: SETTLEMENT -------------------------------------------------------------------
@@ -490,19 +547,25 @@ class Risk:
         hold = self.hold(str(order.account), order.order_id)
         if hold is None:
             return
-        ahead = hold.pending.popleft() if hold.pending else 0
+        # The book may have changed ``order`` again by the time this is settled (the event holds
+        # the live object), so the new terms come from the replace risk passed on, which the book
+        # applied exactly as noted (it refuses a replace whose expected terms do not match).
+        if hold.pending:
+            ahead, terms, cid = hold.pending.popleft()
+        else:  # a replace risk did not reserve for
+            ahead, terms = 0, Terms(event.quantity, order.price, order.stop_price, order.budget)
+            cid = order.client_order_id
         hold.extra -= ahead
         hold.quantity = event.quantity
-        hold.price = order.price if hold.price is not None else None
-        hold.stop_price = order.stop_price
-        if order.client_order_id != hold.client_order_id:
+        hold.price = terms.price if hold.price is not None else None
+        hold.stop_price = terms.stop_price
+        if cid is not None and cid != hold.client_order_id:
             account = self.accounts[hold.account]
             if hold.client_order_id is not None:
                 account.client_ids.pop(hold.client_order_id, None)
-            if order.client_order_id is not None:
-                account.client_ids[order.client_order_id] = order.order_id
-            hold.client_order_id = order.client_order_id
-        new_base = self._exact_base(hold, event.leaves, order.budget)
+            account.client_ids[cid] = order.order_id
+            hold.client_order_id = cid
+        new_base = self._exact_base(hold, event.leaves, terms.budget)
         self.accounts[hold.account].holding(hold.asset).reserved -= hold.base + ahead - new_base
         hold.base = new_base
 
@@ -521,7 +584,7 @@ class Risk:
         hold = self.hold(account_name, order_id)
         if hold is None or not hold.pending:
             return
-        ahead = hold.pending.popleft()
+        ahead = hold.pending.popleft().extra
         hold.extra -= ahead
         self.accounts[account_name].holding(hold.asset).reserved -= ahead
 
@@ -604,5 +667,10 @@ def _hold_from_data(row: list[object]) -> Hold:
     hold.side = Side(str(row[0]))
     for name, value in zip(_HOLD_FIELDS, row[1:-1], strict=True):
         setattr(hold, name, value)
-    hold.pending = deque(row[-1])  # type: ignore[call-overload]
+    hold.pending = pending_from_data(row[-1])  # type: ignore[arg-type]
     return hold
+
+
+def pending_from_data(rows: Iterable[Sequence[Any]]) -> deque[Amendment]:
+    """Rebuild :attr:`Hold.pending` from its plain form (``[extra, terms, client_order_id]`` each)."""
+    return deque(Amendment(extra, Terms(*terms), cid) for extra, terms, cid in rows)

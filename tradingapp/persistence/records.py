@@ -96,6 +96,7 @@ def replace_record(command: Replace, extra: int) -> bytes:
             command.stop_price,
             command.client_order_id,
             command.budget,
+            command.expected,
             extra,
         ]
     )
@@ -154,8 +155,9 @@ def command_from_record(
         except KeyError as exc:
             raise ValueError(f"record {kind!r} has an unknown enum value {exc}") from None
     if kind == REPLACE:
-        _, symbol, oid, account, qty, price, stop, cid, budget, _extra = record
-        return Replace(oid, account, qty, price, stop, cid, budget, timestamp, symbol)
+        _, symbol, oid, account, qty, price, stop, cid, budget, expected, _extra = record
+        checked = None if expected is None else (expected[0], expected[1], expected[2])
+        return Replace(oid, account, qty, price, stop, cid, budget, timestamp, symbol, checked)
     if kind == CANCEL:
         _, symbol, oid, account, cid = record
         return Cancel(oid, account, cid, timestamp, symbol)
@@ -196,6 +198,7 @@ def describe(record: list[Any]) -> dict[str, Any]:
             "stop_price",
             "client_order_id",
             "budget",
+            "expected",
             "extra_held",
         )
         return {"record": "replace", **dict(zip(names, record[1:], strict=True))}

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgpack
 
-from tradingapp.engine.commands import NewOrder
+from tradingapp.engine.commands import NewOrder, Replace
 from tradingapp.engine.events import Event
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence import records as rec
@@ -58,7 +58,8 @@ class Replayer:
             assert isinstance(command, NewOrder)
             risk.apply_admitted(command, record[-1])
         elif kind == rec.REPLACE:
-            risk.apply_replace_hold(str(command.account), command.order_id, record[-1])  # type: ignore[union-attr]
+            assert isinstance(command, Replace)
+            risk.apply_replace_hold(command, record[-1])
         self._queue(self.to_book, command.symbol).append(command)
         return None
 

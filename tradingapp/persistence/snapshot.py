@@ -34,7 +34,7 @@ import msgpack
 
 from tradingapp.engine.book import OrderBook
 from tradingapp.engine.orders import Order
-from tradingapp.engine.risk import Account, Hold, Holding, Risk
+from tradingapp.engine.risk import Account, Hold, Holding, Risk, pending_from_data
 from tradingapp.engine.types import OrderStatus, OrderType, SelfTradePrevention, Side
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence.gcpause import collector_paused
@@ -298,7 +298,7 @@ def _restore_risk(data: dict[str, Any], risk: Risk) -> None:
         hold.base = base
         hold.extra = extra
         hold.client_order_id = cid
-        hold.pending = deque(pending) if pending else deque()
+        hold.pending = pending_from_data(pending) if pending else deque()
         account = accounts[account_name]
         account.orders[oid] = hold
         if cid is not None:

@@ -59,6 +59,11 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.WOULD_TRIGGER_IMMEDIATELY: "The stop price is already reached.",
     Reason.QUANTITY_NOT_ABOVE_FILLED: "A replace's new quantity is not above the filled quantity.",
     Reason.REPLACE_NOT_ALLOWED: "The order has no such value to change (e.g. a market order's price).",
+    Reason.ORDER_CHANGED: (
+        "Replace only: the order's quantity, price or stop price changed after the replace was "
+        "checked (a self-trade prevention decrement, or an earlier replace of it was refused); "
+        "send it again."
+    ),
     Reason.DUPLICATE_ORDER_ID: "Internal: an order id was used twice.",
     Reason.CANCELED_BY_USER: "Canceled by a `cancel` or `cancel_all`.",
     Reason.IOC_REMAINDER: "The unfilled rest of an `ioc` order.",

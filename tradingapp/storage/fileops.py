@@ -102,3 +102,18 @@ def remove_file(fs: FileOps, path: Path) -> None:
     """Remove ``path`` and fsync its directory."""
     fs.remove(path)
     fs.fsync_dir(path.parent)
+
+
+def write_file_atomically(fs: FileOps, path: Path, *parts: bytes | bytearray | memoryview) -> None:
+    """Create ``path`` holding ``parts`` all or nothing: write a ``.tmp`` sibling, fsync it, rename
+    it into place and fsync the directory."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = fs.open(tmp, REPLACE_FLAGS)
+    try:
+        for part in parts:
+            write_all(fs, fd, part)
+        fs.fsync(fd)
+    finally:
+        fs.close(fd)
+    fs.rename(tmp, path)
+    fs.fsync_dir(path.parent)

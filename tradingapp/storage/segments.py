@@ -17,6 +17,15 @@ or does not continue the previous segment's seq.
   instead and removes every later segment, and reports it.
 * A header of another format (unknown magic or version) is refused with
   :class:`JournalFormatError`, repair or not.
+* Damage in records a snapshot already covers (``covered``: the newest valid snapshot's seq) is
+  checked first, wherever it is: recovery does not need those records. It is still refused
+  without ``repair`` (the disk damaged the journal; the operator should know), with a hint that
+  says whether repair loses anything. ``repair=True`` then drops the covered part of the journal
+  and keeps every intact record after ``covered``: the segments before the one holding
+  ``covered + 1`` are removed, and when that record sits in the damaged segment itself, the
+  segment's records from ``covered + 1`` on are first copied into a new segment named for it. Only
+  when records after ``covered`` are unreadable too does repair drop them (reported as an error),
+  so the journal then starts again at ``covered + 1``.
 
 :func:`scan_journal` reads a recovered journal strictly: any fault raises.
 """
@@ -34,7 +43,13 @@ from typing import Final
 import structlog
 
 from tradingapp.storage.errors import JournalCorruptError
-from tradingapp.storage.fileops import DEFAULT_FILEOPS, FileOps, remove_file, truncate_file
+from tradingapp.storage.fileops import (
+    DEFAULT_FILEOPS,
+    FileOps,
+    remove_file,
+    truncate_file,
+    write_file_atomically,
+)
 from tradingapp.storage.records import (
     MAX_RECORD_BYTES,
     MIN_RECORD_LENGTH,
@@ -43,6 +58,7 @@ from tradingapp.storage.records import (
     SEGMENT_HEADER_SIZE,
     U64_MAX,
     JournalRecord,
+    encode_segment_header,
     parse_segment_header,
     read_record,
 )
@@ -168,16 +184,21 @@ def recover_journal(
     journal_dir: Path,
     *,
     repair: bool = False,
+    covered: int = 0,
     max_record_bytes: int = MAX_RECORD_BYTES,
     fs: FileOps = DEFAULT_FILEOPS,
 ) -> RecoveryReport:
     """Validate every segment in order; cut a damaged tail; refuse mid-log damage.
 
-    Returns a :class:`RecoveryReport`. Raises :class:`JournalCorruptError` for damage that is not
-    a droppable tail (unless ``repair``), :class:`JournalFormatError` for a foreign format. Every
-    truncation and removal is fsynced before this returns; running it again changes nothing.
+    ``covered`` is the seq the newest valid snapshot covers: damage in records up to it is
+    handled by the covered-damage rule (module docstring). Returns a :class:`RecoveryReport`.
+    Raises :class:`JournalCorruptError` for damage that is not a droppable tail (unless
+    ``repair``), :class:`JournalFormatError` for a foreign format. Every truncation and removal
+    is fsynced before this returns; running it again changes nothing.
     """
-    reading = JournalReading(journal_dir, None, repair=repair, max_record_bytes=max_record_bytes, fs=fs)
+    reading = JournalReading(
+        journal_dir, None, repair=repair, covered=covered, max_record_bytes=max_record_bytes, fs=fs
+    )
     for _ in reading:
         pass
     assert reading.report is not None
@@ -196,7 +217,9 @@ class JournalReading:
     :class:`JournalCorruptError` (the caller then discards what it built) unless ``repair``,
     which also keeps exactly the records before the fault. ``after_seq=None`` yields nothing
     (validation only). Like :func:`scan_journal`, it raises when the journal cannot continue from
-    ``after_seq`` (it starts after ``after_seq + 1`` or ends before ``after_seq``).
+    ``after_seq`` (it starts after ``after_seq + 1`` or ends before ``after_seq``). ``covered``
+    (default: ``after_seq``) is the seq the newest snapshot covers; damage at or below it comes
+    before any record is yielded, so its repair simply starts the reading again.
     """
 
     def __init__(
@@ -205,19 +228,21 @@ class JournalReading:
         after_seq: int | None = 0,
         *,
         repair: bool = False,
+        covered: int | None = None,
         max_record_bytes: int = MAX_RECORD_BYTES,
         fs: FileOps = DEFAULT_FILEOPS,
     ) -> None:
         self.journal_dir = Path(journal_dir)
         self.after_seq = after_seq
         self.repair = repair
+        self.covered = covered if covered is not None else (after_seq or 0)
         self.max_record_bytes = max_record_bytes
         self.fs = fs
         self.report: RecoveryReport | None = None
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         self.report = yield from _recover(
-            self.journal_dir, self.after_seq, self.repair, self.max_record_bytes, self.fs
+            self.journal_dir, self.after_seq, self.repair, self.covered, self.max_record_bytes, self.fs
         )
         after = self.after_seq
         if after is not None and self.report.segments and self.report.last_seq < after:
@@ -266,7 +291,7 @@ def _check_records(
 
 
 def _recover(
-    journal_dir: Path, after_seq: int | None, repair: bool, max_record_bytes: int, fs: FileOps
+    journal_dir: Path, after_seq: int | None, repair: bool, covered: int, max_record_bytes: int, fs: FileOps
 ) -> Generator[tuple[int, bytes], None, RecoveryReport]:
     journal_dir = Path(journal_dir)
     segments = list_segments(journal_dir)
@@ -314,6 +339,20 @@ def _recover(
             continue
 
         offset, reason = fault
+        if seq_next <= covered:  # nothing was yielded yet: repair, then read the rest afresh
+            repaired = _repair_covered(
+                segments, index, data, fault, seq_next, covered, repair, max_record_bytes, fs
+            )
+            again = yield from _recover(journal_dir, after_seq, repair, covered, max_record_bytes, fs)
+            return RecoveryReport(
+                journal_dir=journal_dir,
+                segments=again.segments,
+                records=again.records,
+                last_seq=again.last_seq,
+                truncations=repaired.truncations + again.truncations,
+                removed=repaired.removed + again.removed,
+                warnings=repaired.warnings + again.warnings,
+            )
         follower = None
         if is_last:
             base = max(seq_next, name_seq, header if isinstance(header, int) else 0)
@@ -385,6 +424,93 @@ def _recover(
         removed=tuple(removed),
         warnings=tuple(warnings),
     )
+
+
+def _first_needed(data: bytes, start: int, covered: int, max_record_bytes: int) -> tuple[int, int] | None:
+    """``(offset, seq)`` of the first CRC-valid record at or after ``start`` whose seq is above
+    ``covered``, skipping valid covered records whole; None if there is none."""
+    p = start
+    while True:
+        found = _find_valid_record(data, p, 1 << 64, max_record_bytes)
+        if found is None:
+            return None
+        length, _crc, seq, _ts = RECORD_HEADER.unpack_from(data, found)
+        if seq > covered:
+            return found, seq
+        p = found + 4 + length
+
+
+def _repair_covered(
+    segments: list[tuple[int, Path]],
+    index: int,
+    data: bytes,
+    fault: tuple[int, str],
+    seq: int,
+    covered: int,
+    repair: bool,
+    max_record_bytes: int,
+    fs: FileOps,
+) -> RecoveryReport:
+    """Damage at ``fault`` in segment ``index``, where record ``seq`` should be, which the snapshot
+    at ``covered`` holds.
+
+    Without ``repair`` raise, saying whether a repair keeps every record after ``covered``. With
+    it, make the journal start where the needed records do (module docstring) and report what was
+    removed; the caller then recovers the rest of the journal by the ordinary rules.
+    """
+    offset, reason = fault
+    name_seq, path = segments[index]
+    # A segment from which the journal can go on: a later one that starts at covered + 1 or
+    # before, or this one when only its start breaks the sequence (a gap before it).
+    first = index if offset == 0 and parse_segment_header(data, path) == name_seq else index + 1
+    later = [i for i in range(first, len(segments)) if segments[i][0] <= covered + 1]
+    keep_from = later[-1] if later else None
+    copy_at = None  # else the offset of covered + 1 in this segment, when it is readable
+    needed_lost = False
+    if keep_from is None:
+        found = _first_needed(data, offset + 1, covered, max_record_bytes)
+        if found is not None and found[1] == covered + 1:
+            copy_at = found[0]
+        else:
+            needed_lost = found is not None or index + 1 < len(segments)
+    where = f"record {seq} is covered by the snapshot at seq {covered}"
+    if not repair:
+        if needed_lost:
+            hint = f"records after seq {covered} are damaged too; repair drops them and the journal"
+            hint += f" restarts at seq {covered + 1}"
+        else:
+            hint = f"start with --repair to drop the journal up to seq {covered}; no record after it is lost"
+        raise JournalCorruptError(path, offset, f"{reason}; {where}", hint)
+
+    truncations: list[Truncation] = []
+    removed: list[Path] = []
+    if copy_at is not None:
+        new_path = path.with_name(segment_name(covered + 1))
+        write_file_atomically(fs, new_path, encode_segment_header(covered + 1), data[copy_at:])
+    if keep_from is not None:
+        drop = segments[:keep_from]
+    elif copy_at is not None:
+        drop = segments[: index + 1]
+    else:
+        drop = segments  # nothing readable after covered: the journal restarts at covered + 1
+    for _seq, old in drop:  # oldest first, so an interrupted repair leaves the same situation
+        size = old.stat().st_size
+        remove_file(fs, old)
+        removed.append(old)
+        truncations.append(Truncation(old, 0, size, f"covered by the snapshot at seq {covered}", True, True))
+    message = f"{path}: REPAIR at offset {offset} ({reason}; {where}): removed {len(drop)} segment(s)"
+    if copy_at is not None:
+        message += f" after copying seq {covered + 1} onwards into {segment_name(covered + 1)}"
+    if needed_lost:
+        message += f"; records after seq {covered} were damaged and are dropped"
+        log.error(
+            "journal_repaired", path=str(path), offset=offset, reason=reason, covered=covered, lost=True
+        )
+    else:
+        log.warning(
+            "journal_repaired", path=str(path), offset=offset, reason=reason, covered=covered, lost=False
+        )
+    return RecoveryReport(path.parent, (), 0, 0, tuple(truncations), tuple(removed), (message,))
 
 
 def scan_journal(
