@@ -1,9 +1,9 @@
 """The limit order book of one symbol and its matching: pure, synchronous, deterministic.
 
 Layout
-    Each side is a ``SortedDict`` from a signed price key to a :class:`PriceLevel` (asks keyed by
-    ``price``, bids by ``-price``), so the best level of either side is the first (and is cached) and one
-    matching loop serves both sides. A level is a FIFO linked through the orders. ``_orders``
+    Each side is a :class:`BookSide`: a dict from price to :class:`PriceLevel` plus the prices in
+    rank order (best last), with the best level cached, so one matching loop serves both sides.
+    A level is a FIFO linked through the orders. ``_orders``
     indexes every open order by id (resting and untriggered stops). There is no per-account index:
     the engine's risk actor keeps one, and a second here would cost every add and fill.
     Untriggered stop and take-profit orders wait in a :class:`StopBook`, outside the visible book.
@@ -39,8 +39,6 @@ from collections import deque
 from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
-from sortedcontainers import SortedDict
-
 from tradingapp.engine.commands import Cancel, CancelAll, Command, NewOrder, Replace
 from tradingapp.engine.events import (
     Accepted,
@@ -62,6 +60,7 @@ from tradingapp.engine.numbers import MAX_UNITS
 from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.sequence import IdSequence
+from tradingapp.engine.side import BookSide
 from tradingapp.engine.stops import StopBook
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderStatus, OrderType, SelfTradePrevention, Side
@@ -94,45 +93,6 @@ new_event = tuple.__new__
 
 #: Done orders remembered for status queries and duplicate-id checks, per book.
 DEFAULT_DONE_HISTORY = 10_000
-
-
-class BookSide:
-    """The price levels of one side, best first under the signed key, with the best level cached."""
-
-    __slots__ = ("best", "levels", "side", "sign")
-
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        self.sign = -1 if side is BUY else 1
-        self.levels: SortedDict = SortedDict()
-        self.best: PriceLevel | None = None
-
-    def level_at(self, price: int) -> PriceLevel:
-        """Return the level at ``price``, creating it when missing. O(1), or O(log L) to create."""
-        key = price * self.sign
-        level: PriceLevel | None = self.levels.get(key)
-        if level is None:
-            level = self.levels[key] = PriceLevel(price)
-            best = self.best
-            if best is None or key < best.price * self.sign:
-                self.best = level
-        return level
-
-    def get(self, price: int) -> PriceLevel:
-        """Return the existing level at ``price``. O(1)."""
-        level: PriceLevel = self.levels[price * self.sign]
-        return level
-
-    def drop(self, level: PriceLevel) -> None:
-        """Remove an emptied level. O(log L)."""
-        levels = self.levels
-        del levels[level.price * self.sign]
-        if level is self.best:
-            self.best = levels.peekitem(0)[1] if levels else None
-
-    def top(self, n: int) -> list[tuple[int, int]]:
-        """Return up to ``n`` levels as ``(price, quantity)``, best first. O(n)."""
-        return [(level.price, level.quantity) for level in self.levels.values()[:n]]
 
 
 class OrderBook:
@@ -467,9 +427,9 @@ class OrderBook:
         opposite = self.asks if taker.side is BUY else self.bids
         sign = opposite.sign
         limit = taker.price
-        limit_key = None if limit is None else limit * sign
+        limit_rank = None if limit is None else limit * sign
         best = opposite.best
-        if best is None or (limit_key is not None and best.price * sign > limit_key):
+        if best is None or (limit_rank is not None and best.price * sign < limit_rank):
             return  # nothing to trade with (the common case for a passive limit order)
         stp = taker.stp
         check_stp = stp is not STP_NONE
@@ -483,7 +443,7 @@ class OrderBook:
             if level is None:
                 break
             price = level.price
-            if limit_key is not None and price * sign > limit_key:
+            if limit_rank is not None and price * sign < limit_rank:
                 break
             maker = level.head
             while maker is not None:
@@ -638,7 +598,7 @@ class OrderBook:
         scale = self.spec.quote_per_tick_lot
         rate = order.fees.taker if order.fees is not None else 0
         check_stp = order.stp is not STP_NONE
-        for level in opposite.levels.values():
+        for level in opposite:
             price = level.price
             if limit is not None and (price > limit if order.side is BUY else price < limit):
                 return False
@@ -672,7 +632,7 @@ class OrderBook:
 
     def _level_of(self, order: Order) -> PriceLevel:
         assert order.price is not None
-        return (self.bids if order.side is BUY else self.asks).get(order.price)
+        return (self.bids if order.side is BUY else self.asks).levels[order.price]
 
     def _unrest(self, order: Order, level: PriceLevel) -> None:
         # Take a resting order out of its level (dropping the level when it empties).
@@ -787,23 +747,19 @@ class OrderBook:
     def resting_orders(self) -> Iterator[Order]:
         """Yield resting orders in priority order: bids best first, then asks best first."""
         for side in (self.bids, self.asks):
-            for level in side.levels.values():
+            for level in side:
                 yield from level
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any structural invariant is broken. O(n); for tests."""
         bid, ask = self.bids.best, self.asks.best
         for side in (self.bids, self.asks):
-            assert side.best is (side.levels.peekitem(0)[1] if side.levels else None), "stale best level"
+            side.check_invariants()
         if bid is not None and ask is not None:
             assert bid.price < ask.price, f"crossed book {bid.price}/{ask.price}"
         seen = 0
         for side in (self.bids, self.asks):
-            previous_key = None
-            for key, level in side.levels.items():
-                assert key == level.price * side.sign, "level key does not match its price"
-                assert previous_key is None or key > previous_key
-                previous_key = key
+            for level in side:
                 total = count = 0
                 prev: Order | None = None
                 for resting in level:
