@@ -160,18 +160,41 @@ class OrderBook:
     # -- COMMANDS ------------------------------------------------------------------------------
 
     def apply(self, command: Command) -> list[Event]:
-        """Apply one command and return its events; the single dispatch point."""
-        if type(command) is NewOrder:
-            return self.submit(command)
-        if type(command) is Cancel:
-            return self.cancel(command)
-        if type(command) is Replace:
-            return self.replace(command)
-        if type(command) is CancelAll:
-            return self.cancel_all(command)
-        raise TypeError(f"not a book command: {command!r}")
+        """Apply one command and return its events; the single entry point.
 
-    def submit(self, cmd: NewOrder) -> list[Event]:
+        It closes every command the same way: when the visible book changed, the update sequence
+        goes up by one and the events end with ``BboChanged`` (if the best prices or sizes moved)
+        and ``DepthChanged``.
+        """
+        kind = type(command)
+        if kind is NewOrder:
+            events = self._submit(command)  # type: ignore[arg-type]
+        elif kind is Cancel:
+            events = self._cancel(command)  # type: ignore[arg-type]
+        elif kind is Replace:
+            events = self._replace(command)  # type: ignore[arg-type]
+        elif kind is CancelAll:
+            events = self._cancel_all(command)  # type: ignore[arg-type]
+        else:
+            raise TypeError(f"not a book command: {command!r}")
+        if self._changed:
+            self._changed = False
+            seq = self.update_seq = self.update_seq + 1
+            bid = self.bids.best
+            ask = self.asks.best
+            bbo = (
+                None if bid is None else bid.price,
+                0 if bid is None else bid.quantity,
+                None if ask is None else ask.price,
+                0 if ask is None else ask.quantity,
+            )
+            if bbo != self._bbo:
+                self._bbo = bbo
+                events.append(new_event(BboChanged, (seq, *bbo)))
+            events.append(new_event(DepthChanged, (seq,)))
+        return events
+
+    def _submit(self, cmd: NewOrder) -> list[Event]:
         """Enter a new order: validate, then trade, rest, wait for a trigger, or expire."""
         order = Order(
             cmd.order_id,
@@ -187,14 +210,12 @@ class OrderBook:
             cmd.fees,
             cmd.budget,
         )
-        events: list[Event] = []
         problem = self._check_new(order)
         if problem is not None:
             order.status = REJECTED
             order.leaves = 0
-            events.append(Rejected(order, order.quantity, 0, 0, 0, REJECTED, problem[0], problem[1]))
-            return events
-        events.append(new_event(Accepted, (order, order.quantity, order.leaves, 0, 0, NEW)))
+            return [new_event(Rejected, (order, order.quantity, 0, 0, 0, REJECTED, *problem))]
+        events: list[Event] = [new_event(Accepted, (order, order.quantity, order.leaves, 0, 0, NEW))]
         if order.order_type in _CONDITIONAL_TYPES:
             self._orders[order.order_id] = order
             self.stops.add(order)
@@ -202,34 +223,29 @@ class OrderBook:
         self._execute(order, events)
         if self.stops.ids:
             self._run_triggers(events)
-        if self._changed:
-            self._publish_changes(events)
         return events
 
-    def cancel(self, cmd: Cancel) -> list[Event]:
-        """Cancel one open order of ``cmd.account``."""
-        order = self._owned_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)
-        if isinstance(order, CancelRejected):
-            return [order]
+    def _cancel(self, cmd: Cancel) -> list[Event]:
+        # Cancel one open order of ``cmd.account``.
+        order = self._orders.get(cmd.order_id)
+        if order is None or order.account != cmd.account:
+            return [self._not_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)]
         events: list[Event] = []
         self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
-        self._publish_changes(events)
         return events
 
-    def cancel_all(self, cmd: CancelAll) -> list[Event]:
-        """Cancel every open order of ``cmd.account`` in this book, oldest first."""
+    def _cancel_all(self, cmd: CancelAll) -> list[Event]:
+        # Cancel every open order of ``cmd.account`` in this book, oldest first.
         events: list[Event] = []
         for order in self.open_orders(cmd.account):
             self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
-        self._publish_changes(events)
         return events
 
-    def replace(self, cmd: Replace) -> list[Event]:
-        """Amend an open order (see the module docstring for when priority is kept)."""
-        found = self._owned_open(cmd.order_id, cmd.account, "replace", cmd.client_order_id)
-        if isinstance(found, CancelRejected):
-            return [found]
-        order = found
+    def _replace(self, cmd: Replace) -> list[Event]:
+        # Amend an open order (see the module docstring for when priority is kept).
+        order = self._orders.get(cmd.order_id)
+        if order is None or order.account != cmd.account:
+            return [self._not_open(cmd.order_id, cmd.account, "replace", cmd.client_order_id)]
         problem = self._check_replace(order, cmd)
         if problem is not None:
             return [self._replace_reject(cmd, order, problem[0], problem[1])]
@@ -253,19 +269,17 @@ class OrderBook:
                 self.stops.add(order)
             events.append(self._replaced(order, keep, previous_cid))
             return events
-        level = self._level_of(order)
         if new_price == order.price and new_qty <= order.quantity:
-            self._set_quantity(order, new_qty, level)
+            self._set_quantity(order, new_qty, self._level_of(order))
             events.append(self._replaced(order, True, previous_cid))
         else:
-            self._unrest(order, level)
+            self._unrest(order)
             self._set_quantity(order, new_qty, None)
             order.price = new_price
             events.append(self._replaced(order, False, previous_cid))
             self._execute(order, events)
             if self.stops.ids:
                 self._run_triggers(events)
-        self._publish_changes(events)
         return events
 
     # -- VALIDATION ----------------------------------------------------------------------------
@@ -380,15 +394,13 @@ class OrderBook:
             return True
         return best.price <= price if side is BUY else best.price >= price
 
-    def _owned_open(
+    def _not_open(
         self, order_id: int, account: Hashable, response_to: str, client_order_id: str | None
-    ) -> Order | CancelRejected:
-        # Another account's order looks exactly like an unknown one, so ids leak nothing.
-        order = self._orders.get(order_id)
-        if order is not None and order.account == account:
-            return order
+    ) -> CancelRejected:
+        # Why a cancel or replace names no open order of ``account``: the order is done, or
+        # unknown. Another account's order looks exactly like an unknown one, so ids leak nothing.
         done = self._done.get(order_id)
-        if order is None and done is not None and done.account == account:
+        if order_id not in self._orders and done is not None and done.account == account:
             text = f"order {order_id} is {done.status.value}"
             return CancelRejected(
                 order_id, account, done, Reason.ORDER_NOT_OPEN, text, response_to, client_order_id
@@ -409,34 +421,37 @@ class OrderBook:
         if otype is FOK and not self._fok_fillable(order):
             self._finish(order, EXPIRED, events, Reason.FOK_NOT_FILLABLE)
             return
-        self._match(order, events)
-        status = order.status
-        if status is EXPIRED:  # ended inside matching (self-trade prevention or budget)
-            return
-        if order.leaves == 0:
-            self._finish(order, FILLED, None, None)
-        elif otype in _RESTING_TYPES:
+        opposite = self.asks if order.side is BUY else self.bids
+        best = opposite.best
+        limit = order.price
+        # match only when the best opposite price is within the limit (a passive limit order,
+        # the commonest command, skips the call)
+        if best is not None and (limit is None or best.price * opposite.sign >= limit * opposite.sign):
+            self._match(order, opposite, events)
+            if order.status is EXPIRED:  # ended inside matching (self-trade prevention or budget)
+                return
+            if order.leaves == 0:
+                self._retire(order)  # the last trade said it all
+                return
+        if otype in _RESTING_TYPES:
             self._rest(order)
         else:
             reason = Reason.IOC_REMAINDER if order.price is not None else Reason.NO_LIQUIDITY
             self._finish(order, EXPIRED, events, reason)
 
-    def _match(self, taker: Order, events: list[Event]) -> None:
-        # Trade ``taker`` against the opposite side in price-time order until it is filled,
-        # reaches its limit, meets a self-trade stop, or runs out of budget or liquidity.
-        opposite = self.asks if taker.side is BUY else self.bids
+    def _match(self, taker: Order, opposite: BookSide, events: list[Event]) -> None:
+        # Trade ``taker`` against ``opposite`` in price-time order until it is filled, reaches
+        # its limit, meets a self-trade stop, or runs out of budget or liquidity.
         sign = opposite.sign
         limit = taker.price
         limit_rank = None if limit is None else limit * sign
-        best = opposite.best
-        if best is None or (limit_rank is not None and best.price * sign < limit_rank):
-            return  # nothing to trade with (the common case for a passive limit order)
         stp = taker.stp
         check_stp = stp is not STP_NONE
         account = taker.account
         scale = self.spec.quote_per_tick_lot
         taker_rate = taker.fees.taker if taker.fees is not None else 0
-        next_trade_id = self.trade_ids.next_id
+        trade_ids = self.trade_ids
+        trades = 0
         last_price = None
         while True:
             level = opposite.best
@@ -479,11 +494,12 @@ class OrderBook:
                 level.quantity -= qty
                 maker.status = PARTIALLY_FILLED if maker.leaves else FILLED
                 taker.status = PARTIALLY_FILLED if taker.leaves else FILLED
+                trade_ids.last = trade_id = trade_ids.last + 1
                 events.append(
                     new_event(
                         Trade,
                         (
-                            next_trade_id(),
+                            trade_id,
                             price,
                             qty,
                             maker,
@@ -500,7 +516,7 @@ class OrderBook:
                     )
                 )
                 last_price = price
-                self.trade_count += 1
+                trades += 1
                 if maker.leaves:
                     if not taker.leaves:
                         break  # the taker is filled; the maker keeps its place
@@ -524,6 +540,7 @@ class OrderBook:
                 break
         if last_price is not None:
             self.last_trade_price = last_price
+            self.trade_count += trades
             self._changed = True
         if (
             taker.leaves
@@ -623,8 +640,12 @@ class OrderBook:
 
     def _rest(self, order: Order) -> None:
         # Put a live limit remainder at the back of its level.
-        assert order.price is not None
-        level = (self.bids if order.side is BUY else self.asks).level_at(order.price)
+        price = order.price
+        assert price is not None
+        side = self.bids if order.side is BUY else self.asks
+        level = side.levels.get(price)
+        if level is None:
+            level = side.add_level(price)
         order.price = level.price  # share the level's int object
         level.append(order)
         self._orders[order.order_id] = order
@@ -634,11 +655,13 @@ class OrderBook:
         assert order.price is not None
         return (self.bids if order.side is BUY else self.asks).levels[order.price]
 
-    def _unrest(self, order: Order, level: PriceLevel) -> None:
+    def _unrest(self, order: Order) -> None:
         # Take a resting order out of its level (dropping the level when it empties).
+        side = self.bids if order.side is BUY else self.asks
+        level = side.levels[order.price]  # type: ignore[index]
         level.remove(order)
         if not level.count:
-            (self.bids if order.side is BUY else self.asks).drop(level)
+            side.drop(level)
         self._changed = True
 
     def _set_quantity(self, order: Order, new_qty: int, level: PriceLevel | None) -> None:
@@ -656,7 +679,7 @@ class OrderBook:
         if order.order_id in self.stops.ids:
             self.stops.remove(order)
         else:
-            self._unrest(order, self._level_of(order))
+            self._unrest(order)
         self._finish(order, status, events, reason)
 
     def _finish(
@@ -668,8 +691,8 @@ class OrderBook:
             order.leaves = 0
         if events is not None:
             assert reason is not None, "a closing event needs a reason"
-            cls = Canceled if status is CANCELED else Expired
-            events.append(cls(order, order.quantity, 0, order.filled, order.notional, status, reason))
+            fields = (order, order.quantity, 0, order.filled, order.notional, status, reason)
+            events.append(new_event(Canceled, fields) if status is CANCELED else new_event(Expired, fields))
         self._retire(order)
 
     def _retire(self, order: Order) -> None:
@@ -719,28 +742,6 @@ class OrderBook:
             self._orders.pop(order.order_id)
             self._execute(order, events)
             self.stops.pop_triggered(self.last_trade_price, queue)
-
-    # -- PUBLICATION ---------------------------------------------------------------------------
-
-    def _publish_changes(self, events: list[Event]) -> None:
-        # Close a command: when the visible book changed, bump the update sequence and report
-        # depth, and the BBO too when it moved.
-        if not self._changed:
-            return
-        self._changed = False
-        self.update_seq += 1
-        bid = self.bids.best
-        ask = self.asks.best
-        bbo = (
-            None if bid is None else bid.price,
-            0 if bid is None else bid.quantity,
-            None if ask is None else ask.price,
-            0 if ask is None else ask.quantity,
-        )
-        if bbo != self._bbo:
-            self._bbo = bbo
-            events.append(new_event(BboChanged, (self.update_seq, *bbo)))
-        events.append(new_event(DepthChanged, (self.update_seq,)))
 
     # -- INTEGRITY, DIGEST, SNAPSHOT -----------------------------------------------------------
 

@@ -34,25 +34,23 @@ class BookSide:
         self.ranks: list[int] = []
         self.best: PriceLevel | None = None
 
-    def level_at(self, price: int) -> PriceLevel:
-        """Return the level at ``price``, creating it when missing.
+    def add_level(self, price: int) -> PriceLevel:
+        """Create the (missing) level at ``price`` and return it.
 
-        O(1) when it exists or becomes the best; else O(log L) plus the move of the better ranks.
+        O(1) when it becomes the best level; else O(log L) plus the move of the better ranks.
         """
-        level = self.levels.get(price)
-        if level is None:
-            level = self.levels[price] = PriceLevel(price)
-            rank = price * self.sign
-            ranks = self.ranks
-            if not ranks or rank > ranks[-1]:
-                ranks.append(rank)
-                self.best = level
-            else:
-                insort(ranks, rank)
+        level = self.levels[price] = PriceLevel(price)
+        rank = price * self.sign
+        ranks = self.ranks
+        if not ranks or rank > ranks[-1]:
+            ranks.append(rank)
+            self.best = level
+        else:
+            insort(ranks, rank)
         return level
 
     def drop(self, level: PriceLevel) -> None:
-        """Remove an emptied level: O(1) for the best one, else as :meth:`level_at` creating one."""
+        """Remove an emptied level: O(1) for the best one, else as :meth:`add_level`."""
         del self.levels[level.price]
         ranks = self.ranks
         if level is self.best:
