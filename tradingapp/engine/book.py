@@ -87,6 +87,11 @@ _CONDITIONAL_TYPES = frozenset(
 )
 LIMIT = OrderType.LIMIT
 FOK = OrderType.FOK
+# Enum members read on every command are module constants: ``Reason.X`` goes through the enum
+# metaclass's attribute hook and costs about 13 times a global read (80 ns against 6).
+CANCELED_BY_USER = Reason.CANCELED_BY_USER
+IOC_REMAINDER = Reason.IOC_REMAINDER
+NO_LIQUIDITY = Reason.NO_LIQUIDITY
 
 #: Builds a NamedTuple event from a tuple of its fields without the Python-level ``__new__``.
 new_event = tuple.__new__
@@ -231,14 +236,14 @@ class OrderBook:
         if order is None or order.account != cmd.account:
             return [self._not_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)]
         events: list[Event] = []
-        self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
+        self._end(order, CANCELED, events, CANCELED_BY_USER)
         return events
 
     def _cancel_all(self, cmd: CancelAll) -> list[Event]:
         # Cancel every open order of ``cmd.account`` in this book, oldest first.
         events: list[Event] = []
         for order in self.open_orders(cmd.account):
-            self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
+            self._end(order, CANCELED, events, CANCELED_BY_USER)
         return events
 
     def _replace(self, cmd: Replace) -> list[Event]:
@@ -436,7 +441,7 @@ class OrderBook:
         if otype in _RESTING_TYPES:
             self._rest(order)
         else:
-            reason = Reason.IOC_REMAINDER if order.price is not None else Reason.NO_LIQUIDITY
+            reason = IOC_REMAINDER if order.price is not None else NO_LIQUIDITY
             self._finish(order, EXPIRED, events, reason)
 
     def _match(self, taker: Order, opposite: BookSide, events: list[Event]) -> None:
