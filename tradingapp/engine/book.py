@@ -23,8 +23,10 @@ Duplicate ids
     the recent-history window is rejected with ``duplicate_order_id`` and changes nothing.
 
 Complexity (n orders at a level, L levels on a side, k levels or fills touched)
-    add that rests: O(log L) for a new level, else O(1); cancel: O(1), plus O(log L) when the
-    level empties; match: O(k + k log L); BBO: O(1); top-N depth: O(N); order lookup: O(1).
+    add that rests: O(1) at an existing or a new best level, else O(log L) plus a C memmove of
+    the better levels' ranks (see :mod:`tradingapp.engine.side`); cancel: O(1), plus the same
+    when a level behind the best empties; match: O(k); BBO: O(1); top-N depth: O(N); order
+    lookup: O(1).
 
 Determinism
     No clock, no randomness, no I/O, and no iteration over hashed containers where order matters
