@@ -1,9 +1,9 @@
 """The limit order book of one symbol and its matching: pure, synchronous, deterministic.
 
 Layout
-    Each side is a ``SortedDict`` from a signed price key to a :class:`PriceLevel` (asks keyed by
-    ``price``, bids by ``-price``), so the best level of either side is the first (and is cached) and one
-    matching loop serves both sides. A level is a FIFO linked through the orders. ``_orders``
+    Each side is a :class:`BookSide`: a dict from price to :class:`PriceLevel` plus the prices in
+    rank order (best last), with the best level cached, so one matching loop serves both sides.
+    A level is a FIFO linked through the orders. ``_orders``
     indexes every open order by id (resting and untriggered stops). There is no per-account index:
     the engine's risk actor keeps one, and a second here would cost every add and fill.
     Untriggered stop and take-profit orders wait in a :class:`StopBook`, outside the visible book.
@@ -23,8 +23,10 @@ Duplicate ids
     the recent-history window is rejected with ``duplicate_order_id`` and changes nothing.
 
 Complexity (n orders at a level, L levels on a side, k levels or fills touched)
-    add that rests: O(log L) for a new level, else O(1); cancel: O(1), plus O(log L) when the
-    level empties; match: O(k + k log L); BBO: O(1); top-N depth: O(N); order lookup: O(1).
+    add that rests: O(1) at an existing or a new best level, else O(log L) plus a C memmove of
+    the better levels' ranks (see :mod:`tradingapp.engine.side`); cancel: O(1), plus the same
+    when a level behind the best empties; match: O(k); BBO: O(1); top-N depth: O(N); order
+    lookup: O(1).
 
 Determinism
     No clock, no randomness, no I/O, and no iteration over hashed containers where order matters
@@ -38,8 +40,6 @@ import hashlib
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
-
-from sortedcontainers import SortedDict
 
 from tradingapp.engine.commands import Cancel, CancelAll, Command, NewOrder, Replace
 from tradingapp.engine.events import (
@@ -62,6 +62,7 @@ from tradingapp.engine.numbers import MAX_UNITS
 from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.sequence import IdSequence
+from tradingapp.engine.side import BookSide
 from tradingapp.engine.stops import StopBook
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderStatus, OrderType, SelfTradePrevention, Side
@@ -88,51 +89,17 @@ _CONDITIONAL_TYPES = frozenset(
 )
 LIMIT = OrderType.LIMIT
 FOK = OrderType.FOK
+# Enum members read on every command are module constants: ``Reason.X`` goes through the enum
+# metaclass's attribute hook and costs about 13 times a global read (80 ns against 6).
+CANCELED_BY_USER = Reason.CANCELED_BY_USER
+IOC_REMAINDER = Reason.IOC_REMAINDER
+NO_LIQUIDITY = Reason.NO_LIQUIDITY
 
 #: Builds a NamedTuple event from a tuple of its fields without the Python-level ``__new__``.
 new_event = tuple.__new__
 
 #: Done orders remembered for status queries and duplicate-id checks, per book.
 DEFAULT_DONE_HISTORY = 10_000
-
-
-class BookSide:
-    """The price levels of one side, best first under the signed key, with the best level cached."""
-
-    __slots__ = ("best", "levels", "side", "sign")
-
-    def __init__(self, side: Side) -> None:
-        self.side = side
-        self.sign = -1 if side is BUY else 1
-        self.levels: SortedDict = SortedDict()
-        self.best: PriceLevel | None = None
-
-    def level_at(self, price: int) -> PriceLevel:
-        """Return the level at ``price``, creating it when missing. O(1), or O(log L) to create."""
-        key = price * self.sign
-        level: PriceLevel | None = self.levels.get(key)
-        if level is None:
-            level = self.levels[key] = PriceLevel(price)
-            best = self.best
-            if best is None or key < best.price * self.sign:
-                self.best = level
-        return level
-
-    def get(self, price: int) -> PriceLevel:
-        """Return the existing level at ``price``. O(1)."""
-        level: PriceLevel = self.levels[price * self.sign]
-        return level
-
-    def drop(self, level: PriceLevel) -> None:
-        """Remove an emptied level. O(log L)."""
-        levels = self.levels
-        del levels[level.price * self.sign]
-        if level is self.best:
-            self.best = levels.peekitem(0)[1] if levels else None
-
-    def top(self, n: int) -> list[tuple[int, int]]:
-        """Return up to ``n`` levels as ``(price, quantity)``, best first. O(n)."""
-        return [(level.price, level.quantity) for level in self.levels.values()[:n]]
 
 
 class OrderBook:
@@ -200,18 +167,41 @@ class OrderBook:
     # -- COMMANDS ------------------------------------------------------------------------------
 
     def apply(self, command: Command) -> list[Event]:
-        """Apply one command and return its events; the single dispatch point."""
-        if type(command) is NewOrder:
-            return self.submit(command)
-        if type(command) is Cancel:
-            return self.cancel(command)
-        if type(command) is Replace:
-            return self.replace(command)
-        if type(command) is CancelAll:
-            return self.cancel_all(command)
-        raise TypeError(f"not a book command: {command!r}")
+        """Apply one command and return its events; the single entry point.
 
-    def submit(self, cmd: NewOrder) -> list[Event]:
+        It closes every command the same way: when the visible book changed, the update sequence
+        goes up by one and the events end with ``BboChanged`` (if the best prices or sizes moved)
+        and ``DepthChanged``.
+        """
+        kind = type(command)
+        if kind is NewOrder:
+            events = self._submit(command)  # type: ignore[arg-type]
+        elif kind is Cancel:
+            events = self._cancel(command)  # type: ignore[arg-type]
+        elif kind is Replace:
+            events = self._replace(command)  # type: ignore[arg-type]
+        elif kind is CancelAll:
+            events = self._cancel_all(command)  # type: ignore[arg-type]
+        else:
+            raise TypeError(f"not a book command: {command!r}")
+        if self._changed:
+            self._changed = False
+            seq = self.update_seq = self.update_seq + 1
+            bid = self.bids.best
+            ask = self.asks.best
+            bbo = (
+                None if bid is None else bid.price,
+                0 if bid is None else bid.quantity,
+                None if ask is None else ask.price,
+                0 if ask is None else ask.quantity,
+            )
+            if bbo != self._bbo:
+                self._bbo = bbo
+                events.append(new_event(BboChanged, (seq, *bbo)))
+            events.append(new_event(DepthChanged, (seq,)))
+        return events
+
+    def _submit(self, cmd: NewOrder) -> list[Event]:
         """Enter a new order: validate, then trade, rest, wait for a trigger, or expire."""
         order = Order(
             cmd.order_id,
@@ -227,14 +217,12 @@ class OrderBook:
             cmd.fees,
             cmd.budget,
         )
-        events: list[Event] = []
         problem = self._check_new(order)
         if problem is not None:
             order.status = REJECTED
             order.leaves = 0
-            events.append(Rejected(order, order.quantity, 0, 0, 0, REJECTED, problem[0], problem[1]))
-            return events
-        events.append(new_event(Accepted, (order, order.quantity, order.leaves, 0, 0, NEW)))
+            return [new_event(Rejected, (order, order.quantity, 0, 0, 0, REJECTED, *problem))]
+        events: list[Event] = [new_event(Accepted, (order, order.quantity, order.leaves, 0, 0, NEW))]
         if order.order_type in _CONDITIONAL_TYPES:
             self._orders[order.order_id] = order
             self.stops.add(order)
@@ -242,34 +230,29 @@ class OrderBook:
         self._execute(order, events)
         if self.stops.ids:
             self._run_triggers(events)
-        if self._changed:
-            self._publish_changes(events)
         return events
 
-    def cancel(self, cmd: Cancel) -> list[Event]:
-        """Cancel one open order of ``cmd.account``."""
-        order = self._owned_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)
-        if isinstance(order, CancelRejected):
-            return [order]
+    def _cancel(self, cmd: Cancel) -> list[Event]:
+        # Cancel one open order of ``cmd.account``.
+        order = self._orders.get(cmd.order_id)
+        if order is None or order.account != cmd.account:
+            return [self._not_open(cmd.order_id, cmd.account, "cancel", cmd.client_order_id)]
         events: list[Event] = []
-        self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
-        self._publish_changes(events)
+        self._end(order, CANCELED, events, CANCELED_BY_USER)
         return events
 
-    def cancel_all(self, cmd: CancelAll) -> list[Event]:
-        """Cancel every open order of ``cmd.account`` in this book, oldest first."""
+    def _cancel_all(self, cmd: CancelAll) -> list[Event]:
+        # Cancel every open order of ``cmd.account`` in this book, oldest first.
         events: list[Event] = []
         for order in self.open_orders(cmd.account):
-            self._end(order, CANCELED, events, Reason.CANCELED_BY_USER)
-        self._publish_changes(events)
+            self._end(order, CANCELED, events, CANCELED_BY_USER)
         return events
 
-    def replace(self, cmd: Replace) -> list[Event]:
-        """Amend an open order (see the module docstring for when priority is kept)."""
-        found = self._owned_open(cmd.order_id, cmd.account, "replace", cmd.client_order_id)
-        if isinstance(found, CancelRejected):
-            return [found]
-        order = found
+    def _replace(self, cmd: Replace) -> list[Event]:
+        # Amend an open order (see the module docstring for when priority is kept).
+        order = self._orders.get(cmd.order_id)
+        if order is None or order.account != cmd.account:
+            return [self._not_open(cmd.order_id, cmd.account, "replace", cmd.client_order_id)]
         problem = self._check_replace(order, cmd)
         if problem is not None:
             return [self._replace_reject(cmd, order, problem[0], problem[1])]
@@ -293,19 +276,17 @@ class OrderBook:
                 self.stops.add(order)
             events.append(self._replaced(order, keep, previous_cid))
             return events
-        level = self._level_of(order)
         if new_price == order.price and new_qty <= order.quantity:
-            self._set_quantity(order, new_qty, level)
+            self._set_quantity(order, new_qty, self._level_of(order))
             events.append(self._replaced(order, True, previous_cid))
         else:
-            self._unrest(order, level)
+            self._unrest(order)
             self._set_quantity(order, new_qty, None)
             order.price = new_price
             events.append(self._replaced(order, False, previous_cid))
             self._execute(order, events)
             if self.stops.ids:
                 self._run_triggers(events)
-        self._publish_changes(events)
         return events
 
     # -- VALIDATION ----------------------------------------------------------------------------
@@ -425,15 +406,13 @@ class OrderBook:
             return True
         return best.price <= price if side is BUY else best.price >= price
 
-    def _owned_open(
+    def _not_open(
         self, order_id: int, account: Hashable, response_to: str, client_order_id: str | None
-    ) -> Order | CancelRejected:
-        # Another account's order looks exactly like an unknown one, so ids leak nothing.
-        order = self._orders.get(order_id)
-        if order is not None and order.account == account:
-            return order
+    ) -> CancelRejected:
+        # Why a cancel or replace names no open order of ``account``: the order is done, or
+        # unknown. Another account's order looks exactly like an unknown one, so ids leak nothing.
         done = self._done.get(order_id)
-        if order is None and done is not None and done.account == account:
+        if order_id not in self._orders and done is not None and done.account == account:
             text = f"order {order_id} is {done.status.value}"
             return CancelRejected(
                 order_id, account, done, Reason.ORDER_NOT_OPEN, text, response_to, client_order_id
@@ -454,41 +433,44 @@ class OrderBook:
         if otype is FOK and not self._fok_fillable(order):
             self._finish(order, EXPIRED, events, Reason.FOK_NOT_FILLABLE)
             return
-        self._match(order, events)
-        status = order.status
-        if status is EXPIRED:  # ended inside matching (self-trade prevention or budget)
-            return
-        if order.leaves == 0:
-            self._finish(order, FILLED, None, None)
-        elif otype in _RESTING_TYPES:
+        opposite = self.asks if order.side is BUY else self.bids
+        best = opposite.best
+        limit = order.price
+        # match only when the best opposite price is within the limit (a passive limit order,
+        # the commonest command, skips the call)
+        if best is not None and (limit is None or best.price * opposite.sign >= limit * opposite.sign):
+            self._match(order, opposite, events)
+            if order.status is EXPIRED:  # ended inside matching (self-trade prevention or budget)
+                return
+            if order.leaves == 0:
+                self._retire(order)  # the last trade said it all
+                return
+        if otype in _RESTING_TYPES:
             self._rest(order)
         else:
-            reason = Reason.IOC_REMAINDER if order.price is not None else Reason.NO_LIQUIDITY
+            reason = IOC_REMAINDER if order.price is not None else NO_LIQUIDITY
             self._finish(order, EXPIRED, events, reason)
 
-    def _match(self, taker: Order, events: list[Event]) -> None:
-        # Trade ``taker`` against the opposite side in price-time order until it is filled,
-        # reaches its limit, meets a self-trade stop, or runs out of budget or liquidity.
-        opposite = self.asks if taker.side is BUY else self.bids
+    def _match(self, taker: Order, opposite: BookSide, events: list[Event]) -> None:
+        # Trade ``taker`` against ``opposite`` in price-time order until it is filled, reaches
+        # its limit, meets a self-trade stop, or runs out of budget or liquidity.
         sign = opposite.sign
         limit = taker.price
-        limit_key = None if limit is None else limit * sign
-        best = opposite.best
-        if best is None or (limit_key is not None and best.price * sign > limit_key):
-            return  # nothing to trade with (the common case for a passive limit order)
+        limit_rank = None if limit is None else limit * sign
         stp = taker.stp
         check_stp = stp is not STP_NONE
         account = taker.account
         scale = self.spec.quote_per_tick_lot
         taker_rate = taker.fees.taker if taker.fees is not None else 0
-        next_trade_id = self.trade_ids.next_id
+        trade_ids = self.trade_ids
+        trades = 0
         last_price = None
         while True:
             level = opposite.best
             if level is None:
                 break
             price = level.price
-            if limit_key is not None and price * sign > limit_key:
+            if limit_rank is not None and price * sign < limit_rank:
                 break
             maker = level.head
             while maker is not None:
@@ -524,11 +506,12 @@ class OrderBook:
                 level.quantity -= qty
                 maker.status = PARTIALLY_FILLED if maker.leaves else FILLED
                 taker.status = PARTIALLY_FILLED if taker.leaves else FILLED
+                trade_ids.last = trade_id = trade_ids.last + 1
                 events.append(
                     new_event(
                         Trade,
                         (
-                            next_trade_id(),
+                            trade_id,
                             price,
                             qty,
                             maker,
@@ -545,7 +528,7 @@ class OrderBook:
                     )
                 )
                 last_price = price
-                self.trade_count += 1
+                trades += 1
                 if maker.leaves:
                     if not taker.leaves:
                         break  # the taker is filled; the maker keeps its place
@@ -569,6 +552,7 @@ class OrderBook:
                 break
         if last_price is not None:
             self.last_trade_price = last_price
+            self.trade_count += trades
             self._changed = True
         if (
             taker.leaves
@@ -643,7 +627,7 @@ class OrderBook:
         scale = self.spec.quote_per_tick_lot
         rate = order.fees.taker if order.fees is not None else 0
         check_stp = order.stp is not STP_NONE
-        for level in opposite.levels.values():
+        for level in opposite:
             price = level.price
             if limit is not None and (price > limit if order.side is BUY else price < limit):
                 return False
@@ -668,8 +652,12 @@ class OrderBook:
 
     def _rest(self, order: Order) -> None:
         # Put a live limit remainder at the back of its level.
-        assert order.price is not None
-        level = (self.bids if order.side is BUY else self.asks).level_at(order.price)
+        price = order.price
+        assert price is not None
+        side = self.bids if order.side is BUY else self.asks
+        level = side.levels.get(price)
+        if level is None:
+            level = side.add_level(price)
         order.price = level.price  # share the level's int object
         level.append(order)
         self._orders[order.order_id] = order
@@ -677,13 +665,15 @@ class OrderBook:
 
     def _level_of(self, order: Order) -> PriceLevel:
         assert order.price is not None
-        return (self.bids if order.side is BUY else self.asks).get(order.price)
+        return (self.bids if order.side is BUY else self.asks).levels[order.price]
 
-    def _unrest(self, order: Order, level: PriceLevel) -> None:
+    def _unrest(self, order: Order) -> None:
         # Take a resting order out of its level (dropping the level when it empties).
+        side = self.bids if order.side is BUY else self.asks
+        level = side.levels[order.price]  # type: ignore[index]
         level.remove(order)
         if not level.count:
-            (self.bids if order.side is BUY else self.asks).drop(level)
+            side.drop(level)
         self._changed = True
 
     def _set_quantity(self, order: Order, new_qty: int, level: PriceLevel | None) -> None:
@@ -701,7 +691,7 @@ class OrderBook:
         if order.order_id in self.stops.ids:
             self.stops.remove(order)
         else:
-            self._unrest(order, self._level_of(order))
+            self._unrest(order)
         self._finish(order, status, events, reason)
 
     def _finish(
@@ -713,8 +703,8 @@ class OrderBook:
             order.leaves = 0
         if events is not None:
             assert reason is not None, "a closing event needs a reason"
-            cls = Canceled if status is CANCELED else Expired
-            events.append(cls(order, order.quantity, 0, order.filled, order.notional, status, reason))
+            fields = (order, order.quantity, 0, order.filled, order.notional, status, reason)
+            events.append(new_event(Canceled, fields) if status is CANCELED else new_event(Expired, fields))
         self._retire(order)
 
     def _retire(self, order: Order) -> None:
@@ -765,50 +755,24 @@ class OrderBook:
             self._execute(order, events)
             self.stops.pop_triggered(self.last_trade_price, queue)
 
-    # -- PUBLICATION ---------------------------------------------------------------------------
-
-    def _publish_changes(self, events: list[Event]) -> None:
-        # Close a command: when the visible book changed, bump the update sequence and report
-        # depth, and the BBO too when it moved.
-        if not self._changed:
-            return
-        self._changed = False
-        self.update_seq += 1
-        bid = self.bids.best
-        ask = self.asks.best
-        bbo = (
-            None if bid is None else bid.price,
-            0 if bid is None else bid.quantity,
-            None if ask is None else ask.price,
-            0 if ask is None else ask.quantity,
-        )
-        if bbo != self._bbo:
-            self._bbo = bbo
-            events.append(new_event(BboChanged, (self.update_seq, *bbo)))
-        events.append(new_event(DepthChanged, (self.update_seq,)))
-
     # -- INTEGRITY, DIGEST, SNAPSHOT -----------------------------------------------------------
 
     def resting_orders(self) -> Iterator[Order]:
         """Yield resting orders in priority order: bids best first, then asks best first."""
         for side in (self.bids, self.asks):
-            for level in side.levels.values():
+            for level in side:
                 yield from level
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any structural invariant is broken. O(n); for tests."""
         bid, ask = self.bids.best, self.asks.best
         for side in (self.bids, self.asks):
-            assert side.best is (side.levels.peekitem(0)[1] if side.levels else None), "stale best level"
+            side.check_invariants()
         if bid is not None and ask is not None:
             assert bid.price < ask.price, f"crossed book {bid.price}/{ask.price}"
         seen = 0
         for side in (self.bids, self.asks):
-            previous_key = None
-            for key, level in side.levels.items():
-                assert key == level.price * side.sign, "level key does not match its price"
-                assert previous_key is None or key > previous_key
-                previous_key = key
+            for level in side:
                 total = count = 0
                 prev: Order | None = None
                 for resting in level:

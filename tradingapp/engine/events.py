@@ -20,6 +20,10 @@ from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.types import OrderStatus, Side
 
+# module constants: reading ``OrderStatus.X`` goes through the enum metaclass (80 ns, not 6)
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+_FILLED = OrderStatus.FILLED
+
 
 class Accepted(NamedTuple):
     """The order was accepted (it may trade next, rest, or wait for its trigger)."""
@@ -147,12 +151,12 @@ class Trade(NamedTuple):
     @property
     def maker_status(self) -> OrderStatus:
         """The maker's status right after this fill."""
-        return OrderStatus.PARTIALLY_FILLED if self.maker_leaves else OrderStatus.FILLED
+        return _PARTIALLY_FILLED if self.maker_leaves else _FILLED
 
     @property
     def taker_status(self) -> OrderStatus:
         """The taker's status right after this fill."""
-        return OrderStatus.PARTIALLY_FILLED if self.taker_leaves else OrderStatus.FILLED
+        return _PARTIALLY_FILLED if self.taker_leaves else _FILLED
 
 
 class BboChanged(NamedTuple):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 class IdSequence:
-    """A counter that hands out 1, 2, 3, ...; ``last`` is the last id given (0 before any).
+    """A counter of ids 1, 2, 3, ...; ``last`` is the last id given (0 before any).
 
+    The user takes the next id with ``seq.last = new_id = seq.last + 1`` (inline: the matching
+    loop takes one per fill, and a method call would cost more than the increment).
     One sequence may be shared by several books (trade ids are unique across the venue); the
     engine applies commands one at a time in journal order, so the ids are still deterministic.
     """
@@ -14,11 +16,6 @@ class IdSequence:
 
     def __init__(self, last: int = 0) -> None:
         self.last = last
-
-    def next_id(self) -> int:
-        """Return the next id."""
-        self.last += 1
-        return self.last
 
 
 class FeedSequences:
