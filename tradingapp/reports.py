@@ -84,17 +84,37 @@ def order_state(spec: SymbolSpec, order: Order) -> dict[str, Any]:
 
 
 def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, Any]:
-    """Return the execution report for one order event (not a trade; see :func:`fill_reports`)."""
+    """Return the execution report for one order event (not a trade; see :func:`fill_reports`).
+
+    Built as one dict display (the hot path: one report per order event), in the same key order
+    as :func:`order_state`'s fields followed by the event's.
+    """
     kind = type(event)
     order = event.order
-    report = {"type": "execution_report", **order_fields(spec, order)}
-    report["exec_type"] = _EXEC_TYPE[kind]
-    report["order_status"] = event.status
-    report["quantity"] = spec.format_quantity(event.quantity)
-    report["cum_qty"] = spec.format_quantity(event.filled)
-    report["leaves_qty"] = spec.format_quantity(event.leaves)
-    report["avg_price"] = avg_price(spec, event.notional, event.filled)
-    report["timestamp"] = format_timestamp(timestamp)
+    fmt_price = spec.price.format
+    fmt_qty = spec.quantity.format
+    price = order.price
+    stop = order.stop_price
+    filled = event.filled
+    report = {
+        "type": "execution_report",
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "symbol": spec.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "price": None if price is None else fmt_price(price),
+        "stop_price": None if stop is None else fmt_price(stop),
+        "exec_type": _EXEC_TYPE[kind],
+        "order_status": event.status,
+        "quantity": fmt_qty(event.quantity),
+        "cum_qty": fmt_qty(filled),
+        "leaves_qty": fmt_qty(event.leaves),
+        "avg_price": avg_price(spec, event.notional, filled) if filled else None,
+        "timestamp": format_timestamp(timestamp),
+    }
+    if kind is Accepted:
+        return report
     if kind is Rejected:
         report["reject_reason"] = event.reason.value
         report["text"] = event.text
@@ -107,30 +127,60 @@ def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, 
 
 def fill_reports(spec: SymbolSpec, trade: Trade, timestamp: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the maker's and the taker's execution reports for one trade."""
-    price = spec.format_price(trade.price)
-    qty = spec.format_quantity(trade.quantity)
+    price = spec.price.format(trade.price)
+    qty = spec.quantity.format(trade.quantity)
     ts = format_timestamp(timestamp)
-    out = []
-    for order, leaves, filled, notional, fee, liquidity in (
-        (trade.maker, trade.maker_leaves, trade.maker_filled, trade.maker_notional, trade.maker_fee, "maker"),
-        (trade.taker, trade.taker_leaves, trade.taker_filled, trade.taker_notional, trade.taker_fee, "taker"),
-    ):
-        report = {"type": "execution_report", **order_fields(spec, order)}
-        report["exec_type"] = "trade"
-        report["order_status"] = OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED
-        report["quantity"] = spec.format_quantity(leaves + filled)
-        report["cum_qty"] = spec.format_quantity(filled)
-        report["leaves_qty"] = spec.format_quantity(leaves)
-        report["avg_price"] = avg_price(spec, notional, filled)
-        report["timestamp"] = ts
-        report["trade_id"] = trade.trade_id
-        report["last_price"] = price
-        report["last_qty"] = qty
-        report["liquidity"] = liquidity
-        report["fee"] = format_scaled(fee, spec.quote_places)
-        report["fee_asset"] = spec.quote
-        out.append(report)
-    return out[0], out[1]
+    maker = _fill_report(
+        spec, trade, trade.maker, trade.maker_leaves, trade.maker_filled, trade.maker_notional, ts, price, qty
+    )
+    maker["liquidity"] = "maker"
+    maker["fee"] = format_scaled(trade.maker_fee, spec.quote_places)
+    maker["fee_asset"] = spec.quote
+    taker = _fill_report(
+        spec, trade, trade.taker, trade.taker_leaves, trade.taker_filled, trade.taker_notional, ts, price, qty
+    )
+    taker["liquidity"] = "taker"
+    taker["fee"] = format_scaled(trade.taker_fee, spec.quote_places)
+    taker["fee_asset"] = spec.quote
+    return maker, taker
+
+
+def _fill_report(
+    spec: SymbolSpec,
+    trade: Trade,
+    order: Order,
+    leaves: int,
+    filled: int,
+    notional: int,
+    ts: str,
+    price: str,
+    qty: str,
+) -> dict[str, Any]:
+    # One side of a fill, up to ``last_qty``; the caller adds liquidity and the fee.
+    fmt_price = spec.price.format
+    fmt_qty = spec.quantity.format
+    order_price = order.price
+    stop = order.stop_price
+    return {
+        "type": "execution_report",
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "symbol": spec.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "price": None if order_price is None else fmt_price(order_price),
+        "stop_price": None if stop is None else fmt_price(stop),
+        "exec_type": "trade",
+        "order_status": OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED,
+        "quantity": fmt_qty(leaves + filled),
+        "cum_qty": fmt_qty(filled),
+        "leaves_qty": fmt_qty(leaves),
+        "avg_price": avg_price(spec, notional, filled),
+        "timestamp": ts,
+        "trade_id": trade.trade_id,
+        "last_price": price,
+        "last_qty": qty,
+    }
 
 
 def trade_message(spec: SymbolSpec, trade: Trade, seq: int, timestamp: int) -> dict[str, Any]:

@@ -118,32 +118,37 @@ class BookActor(Actor):
         # Build every outbound message the events call for.
         out = self._out
         spec = self.spec
-        ts = message.command.timestamp
+        command = message.command
+        ts = command.timestamp
         for_account = self.outbox.for_account
         # request_id goes on the reports about the request's own order(s): the one it names, or
         # for a cancel_all every order it cancels (FIX links those to the mass cancel too)
-        own_id = getattr(message.command, "order_id", None)
-        mass_cancel = type(message.command) is CancelAll
-        trade_seq = self.book.trade_count - sum(1 for event in events if type(event) is Trade)
+        request_id = message.request_id
+        own_id = getattr(command, "order_id", None)
+        mass_cancel = type(command) is CancelAll
+        trade_seq = -1  # the feed seq of the last trade so far; found at the first trade
         for event in events:
             kind = type(event)
-            if kind is Trade:
-                maker_report, taker_report = fill_reports(spec, event, ts)  # type: ignore[arg-type]
-                out.append(for_account(str(event.maker.account), maker_report))  # type: ignore[union-attr]
-                out.append(for_account(str(event.taker.account), taker_report))  # type: ignore[union-attr]
-                trade_seq += 1
-                self._trades.append((trade_seq, trade_message(spec, event, trade_seq, ts)))  # type: ignore[arg-type]
-            elif kind is BboChanged:
+            if kind is BboChanged:
                 self._bbo = event[1:]  # type: ignore[assignment]
             elif kind is DepthChanged:
                 self._depth_changed = True
+            elif kind is Trade:
+                maker_report, taker_report = fill_reports(spec, event, ts)  # type: ignore[arg-type]
+                out.append(for_account(str(event.maker.account), maker_report))  # type: ignore[union-attr]
+                out.append(for_account(str(event.taker.account), taker_report))  # type: ignore[union-attr]
+                if trade_seq < 0:
+                    trade_seq = self.book.trade_count - sum(1 for e in events if type(e) is Trade)
+                trade_seq += 1
+                self._trades.append((trade_seq, trade_message(spec, event, trade_seq, ts)))  # type: ignore[arg-type]
             elif kind is CancelRejected:
-                out.append((message.reply.send, cancel_reject(spec, event, message.request_id)))  # type: ignore[arg-type]
+                out.append((message.reply.send, cancel_reject(spec, event, request_id)))  # type: ignore[arg-type]
             else:
                 report = execution_report(spec, event, ts)
-                if message.request_id is not None and (event.order.order_id == own_id or mass_cancel):  # type: ignore[union-attr]
-                    report["request_id"] = message.request_id
-                out.append(for_account(str(event.order.account), report))  # type: ignore[union-attr]
+                order: Any = event.order  # type: ignore[union-attr]
+                if request_id is not None and (order.order_id == own_id or mass_cancel):
+                    report["request_id"] = request_id
+                out.append(for_account(str(order.account), report))
 
     def _query(self, query: BookQuery) -> None:
         # Read order states for one account; orders of other accounts look unknown.

@@ -70,6 +70,11 @@ TEST_REQUEST_AFTER = 1.2
 
 _ORDER_ENTRY = frozenset({"new_order", "cancel", "replace", "cancel_all"})
 _NEEDS_LOGON = _ORDER_ENTRY | {"order_status", "open_orders", "balances", "stats"}
+# Wire values to enum members by dict lookup (calling the enum class costs several times more);
+# validation has already refused any value not in these.
+_SIDE = {member.value: member for member in Side}
+_ORDER_TYPE = {member.value: member for member in OrderType}
+_STP = {member.value: member for member in SelfTradePrevention}
 
 
 class TokenBucket:
@@ -284,13 +289,13 @@ class Session(asyncio.Protocol):
         if mtype in _ORDER_ENTRY and self.bucket is not None and not self.bucket.take():
             self._refuse(msg, Reason.RATE_LIMITED, "order rate limit exceeded", now)
             return
-        handler = getattr(self, "_on_" + mtype, None)
+        handler = _HANDLERS.get(mtype)
         if handler is None:
             self.reply(
                 reject(Reason.UNKNOWN_MESSAGE_TYPE, f"{mtype} is not accepted from clients", mtype, rid)
             )
             return
-        handler(msg, rid, now)
+        handler(self, msg, rid, now)
 
     def _refuse(self, msg: dict[str, Any], reason: Reason, text: str, now: int) -> None:
         # An order-entry message refused by the session itself.
@@ -426,13 +431,13 @@ class Session(asyncio.Protocol):
             now,
             self.account,
             spec.symbol,
-            Side(msg["side"]),
-            OrderType(msg["order_type"]),
+            _SIDE[msg["side"]],
+            _ORDER_TYPE[msg["order_type"]],
             quantity,
             price,
             stop,
             bool(msg.get("post_only")),
-            SelfTradePrevention(msg.get("self_trade_prevention") or "cancel_newest"),
+            _STP[msg.get("self_trade_prevention") or "cancel_newest"],
             msg["client_order_id"],
         )
         if self.latency is not None:
@@ -622,3 +627,10 @@ class Session(asyncio.Protocol):
         self._conflated = {}
         self.transport.abort()
 
+
+#: Client message type -> its handler (every ``_on_<type>`` method of :class:`Session`).
+_HANDLERS = {
+    name[4:]: handler
+    for name, handler in vars(Session).items()
+    if name.startswith("_on_") and callable(handler)
+}

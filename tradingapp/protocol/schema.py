@@ -640,14 +640,20 @@ def validate_server_message(obj: object) -> ProtocolError | None:
 # -- timestamps ---------------------------------------------------------------------------------
 
 _second_cache: tuple[int, str] = (-1, "")  # (second, its formatted text); replaced atomically
+_last_stamp: tuple[int, str] = (-1, "")  # (ns, its text): every report of one command shares it
 
 
 def format_timestamp(ns: int) -> str:
     """Return engine time (ns since the epoch) as UTC ISO-8601 with microseconds and ``Z``."""
-    global _second_cache
+    global _second_cache, _last_stamp
+    last_ns, last_text = _last_stamp
+    if last_ns == ns:
+        return last_text
     seconds, rem = divmod(ns, 1_000_000_000)
     cached_second, text = _second_cache
     if cached_second != seconds:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second_cache = (seconds, text)
-    return f"{text}.{rem // 1000:06d}Z"
+    text = f"{text}.{rem // 1000:06d}Z"
+    _last_stamp = (ns, text)
+    return text
