@@ -154,12 +154,15 @@ def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
         _silence(fut)
 
 
+def _rejection(reply: dict[str, Any]) -> RequestRejected:
+    # the error a ``reject`` or ``cancel_reject`` reply stands for
+    error = CancelRejected if reply.get("type") == "cancel_reject" else RequestRejected
+    return error(str(reply.get("reason")), str(reply.get("text", "")), reply)
+
+
 def _raise_if_reject(reply: dict[str, Any]) -> dict[str, Any]:
-    kind = reply.get("type")
-    if kind == "reject":
-        raise RequestRejected(str(reply.get("reason")), str(reply.get("text", "")), reply)
-    if kind == "cancel_reject":
-        raise CancelRejected(str(reply.get("reason")), str(reply.get("text", "")), reply)
+    if reply.get("type") in ("reject", "cancel_reject"):
+        raise _rejection(reply)
     return reply
 
 
@@ -248,14 +251,8 @@ class OrderHandle:
         every report has been returned, ``TimeoutError`` after ``timeout`` seconds.
         """
         async with asyncio.timeout(timeout):
-            while self._cursor >= len(self.reports):
-                if self._done.done():
-                    error = self._done.exception()
-                    if error is not None:
-                        raise error
-                    raise ClientError("the order is done: no more reports will come")
-                self._changed.clear()
-                await self._changed.wait()
+            if not await self._has_report(self._cursor):
+                raise ClientError("the order is done: no more reports will come")
         report = self.reports[self._cursor]
         self._cursor += 1
         return report
@@ -266,17 +263,24 @@ class OrderHandle:
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
         # every report from the first, ending after the terminal one (no timeout)
         index = 0
-        while True:
-            while index >= len(self.reports):
-                if self._done.done():
-                    error = self._done.exception()
-                    if error is not None:
-                        raise error
-                    return
-                self._changed.clear()
-                await self._changed.wait()
+        while await self._has_report(index):
             yield self.reports[index]
             index += 1
+
+    async def _has_report(self, index: int) -> bool:
+        """Wait for report ``index``: True once it is there, False if the order ended without it.
+
+        Raises the error that ended the order early (connection lost, ``new_order`` rejected).
+        """
+        while index >= len(self.reports):
+            if self._done.done():
+                error = self._done.exception()
+                if error is not None:
+                    raise error
+                return False
+            self._changed.clear()
+            await self._changed.wait()
+        return True
 
     async def cancel(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Cancel this order (see :meth:`Client.cancel`)."""
@@ -359,7 +363,7 @@ class _CancelAllWaiter:
         elif kind == "cancel_all":
             self.reply = msg
         elif kind == "reject":
-            _fail(self.future, RequestRejected(str(msg.get("reason")), str(msg.get("text", "")), msg))
+            _fail(self.future, _rejection(msg))
             return True
         if self.reply is not None and len(self.reports) >= int(self.reply["orders"]):
             if not self.future.done():
@@ -1062,7 +1066,7 @@ class Client:
                 handle = self._orders_by_rid.pop(rid, None)
                 if handle is not None:
                     self._orders_by_cid.pop(handle.client_order_id, None)
-                    handle._fail(RequestRejected(str(msg.get("reason")), str(msg.get("text", "")), msg))
+                    handle._fail(_rejection(msg))
                     return
         channel = _CHANNEL_OF.get(kind)  # type: ignore[arg-type]
         if channel is not None and rid is None:

@@ -11,6 +11,7 @@ import pytest
 from clients.client import (
     CancelRejected,
     Client,
+    ClientError,
     ConnectionClosed,
     RequestRejected,
     connect,
@@ -78,6 +79,10 @@ async def test_place_and_cancel(alice: Client) -> None:
     assert ("canceled", "canceled_by_user") == (canceled["exec_type"], canceled["reason"])
     assert "canceled" == (await order.done(T))["order_status"]
     assert ["new", "canceled"] == [r["exec_type"] for r in order.reports]
+    assert ["new", "canceled"] == [r["exec_type"] async for r in order]
+    assert ["new", "canceled"] == [(await order.next_report(T))["exec_type"] for _ in range(2)]
+    with pytest.raises(ClientError, match="no more reports"):
+        await order.next_report(T)
     with pytest.raises(CancelRejected) as info:
         await alice.cancel(BTC, order_id=order.order_id, timeout=T)
     assert "order_not_open" == info.value.reason
@@ -202,6 +207,11 @@ async def test_closed_connection(engine_addr: tuple[str, int]) -> None:  # noqa:
     await client.close()
     with pytest.raises(ConnectionClosed):
         await order.done(T)
+    seen = []
+    with pytest.raises(ConnectionClosed):
+        async for report in order:  # the reports so far, then the error
+            seen.append(report["exec_type"])
+    assert ["new"] == seen
     with pytest.raises(ConnectionClosed):
         await client.balances(timeout=T)
 
