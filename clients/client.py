@@ -39,7 +39,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import msgpack
 
@@ -57,6 +57,7 @@ __all__ = [
     "ConnectionClosed",
     "Number",
     "OrderHandle",
+    "OrderOptions",
     "RequestRejected",
     "SeqCheck",
     "Subscription",
@@ -79,6 +80,19 @@ Number = str | int | Decimal
 
 Mode = Literal["binary", "json"]
 Wait = Literal["ack", "done"] | None
+
+
+class OrderOptions(TypedDict, total=False):
+    """The optional fields of a ``new_order`` (keyword arguments of :meth:`Client.submit_order`).
+
+    ``stop_price`` (stop orders), ``client_order_id`` (generated when absent), ``post_only``
+    (default false) and ``self_trade_prevention`` (the venue's default when absent).
+    """
+
+    stop_price: Number | None
+    client_order_id: str | None
+    post_only: bool
+    self_trade_prevention: str | None
 
 # Feed message type -> subscription channel
 _CHANNEL_OF = {"bbo": "bbo", "depth": "depth", "trade": "trades"}
@@ -757,16 +771,19 @@ class Client:
         order_type: str,
         quantity: Number,
         price: Number | None = None,
-        *,
-        stop_price: Number | None = None,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        self_trade_prevention: str | None = None,
+        **options: Unpack[OrderOptions],
     ) -> dict[str, Any]:
-        """Return the ``new_order`` message for these arguments (without a ``request_id``)."""
+        """Return the ``new_order`` message for these arguments (without a ``request_id``).
+
+        ``options`` are the optional fields of :class:`OrderOptions`; any other keyword raises
+        ``TypeError``, as an unknown parameter would.
+        """
+        unknown = options.keys() - OrderOptions.__optional_keys__
+        if unknown:
+            raise TypeError(f"unexpected order options: {', '.join(sorted(unknown))}")
         msg: dict[str, Any] = {
             "type": "new_order",
-            "client_order_id": client_order_id or self.next_client_order_id(),
+            "client_order_id": options.get("client_order_id") or self.next_client_order_id(),
             "symbol": symbol,
             "side": side,
             "order_type": order_type,
@@ -774,10 +791,12 @@ class Client:
         }
         if price is not None:
             msg["price"] = to_decimal_string(price, "price")
+        stop_price = options.get("stop_price")
         if stop_price is not None:
             msg["stop_price"] = to_decimal_string(stop_price, "stop_price")
-        if post_only:
+        if options.get("post_only"):
             msg["post_only"] = True
+        self_trade_prevention = options.get("self_trade_prevention")
         if self_trade_prevention is not None:
             msg["self_trade_prevention"] = self_trade_prevention
         return msg
@@ -790,32 +809,20 @@ class Client:
         quantity: Number,
         price: Number | None = None,
         *,
-        stop_price: Number | None = None,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        self_trade_prevention: str | None = None,
         wait: Wait = "ack",
         timeout: float | None = DEFAULT_TIMEOUT,
+        **options: Unpack[OrderOptions],
     ) -> OrderHandle:
         """Send a new order and return its :class:`OrderHandle`.
 
         ``side`` is ``buy`` or ``sell``; ``order_type`` one of ``market``, ``limit``, ``ioc``,
         ``fok``, ``stop_loss``, ``stop_limit``, ``take_profit``, ``take_profit_limit``.
-        ``client_order_id`` is generated when omitted. ``wait``: ``"ack"`` (default) returns
+        ``options``: ``stop_price``, ``client_order_id`` (generated when omitted), ``post_only``,
+        ``self_trade_prevention`` (:class:`OrderOptions`). ``wait``: ``"ack"`` (default) returns
         after the first report (``new`` or ``rejected``; check ``handle.rejected``), ``"done"``
         after the order is terminal, None at once.
         """
-        msg = self.new_order_message(
-            symbol,
-            side,
-            order_type,
-            quantity,
-            price,
-            stop_price=stop_price,
-            client_order_id=client_order_id,
-            post_only=post_only,
-            self_trade_prevention=self_trade_prevention,
-        )
+        msg = self.new_order_message(symbol, side, order_type, quantity, price, **options)
         rid = self.next_request_id()
         msg["request_id"] = rid
         handle = OrderHandle(self, msg["client_order_id"], symbol, rid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -50,6 +51,37 @@ def test_decimal_strings() -> None:
         to_decimal_string(True)
     with pytest.raises(ValueError):
         to_decimal_string(Decimal("NaN"))
+
+
+async def test_new_order_message_options() -> None:
+    client = Client(asyncio.get_running_loop())
+    assert {
+        "type": "new_order",
+        "client_order_id": "c1",
+        "symbol": BTC,
+        "side": "sell",
+        "order_type": "stop_limit",
+        "quantity": "0.5",
+        "price": "100",
+        "stop_price": "101",
+        "post_only": True,
+        "self_trade_prevention": "cancel_newest",
+    } == client.new_order_message(
+        BTC,
+        "sell",
+        "stop_limit",
+        "0.5",
+        Decimal("1E+2"),
+        stop_price=101,
+        client_order_id="c1",
+        post_only=True,
+        self_trade_prevention="cancel_newest",
+    )
+    plain = client.new_order_message(BTC, "buy", "market", "1", post_only=False)
+    assert {"price", "stop_price", "post_only", "self_trade_prevention"}.isdisjoint(plain)
+    assert plain["client_order_id"]  # generated
+    with pytest.raises(TypeError, match="stop_prise"):
+        client.new_order_message(BTC, "buy", "limit", "1", "2", stop_prise="3")  # type: ignore[call-arg]
 
 
 async def test_logon_and_bad_key(engine_addr: tuple[str, int]) -> None:  # noqa: F811
