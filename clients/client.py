@@ -94,6 +94,7 @@ class OrderOptions(TypedDict, total=False):
     post_only: bool
     self_trade_prevention: str | None
 
+
 # Feed message type -> subscription channel
 _CHANNEL_OF = {"bbo": "bbo", "depth": "depth", "trade": "trades"}
 _ALL_CHANNELS = ("bbo", "depth", "trades")
@@ -166,6 +167,16 @@ def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
     if not fut.done():
         fut.set_exception(exc)
         _silence(fut)
+
+
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that are not None: the optional fields a message carries."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _decimals(**fields: Number | None) -> dict[str, str]:
+    """The fields that are not None, as decimal strings (an error names the field)."""
+    return {name: to_decimal_string(value, name) for name, value in fields.items() if value is not None}
 
 
 def _rejection(reply: dict[str, Any]) -> RequestRejected:
@@ -298,10 +309,8 @@ class OrderHandle:
 
     async def cancel(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Cancel this order (see :meth:`Client.cancel`)."""
-        await self.ack(timeout)
-        if self.order_id is None:
-            raise ClientError("the order was rejected; there is nothing to cancel")
-        return await self.client.cancel(self.symbol, order_id=self.order_id, timeout=timeout)
+        order_id = await self._acknowledged_id("cancel", timeout)
+        return await self.client.cancel(self.symbol, order_id=order_id, timeout=timeout)
 
     async def replace(
         self,
@@ -312,12 +321,15 @@ class OrderHandle:
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Amend this order (see :meth:`Client.replace`)."""
+        order_id = await self._acknowledged_id("replace", timeout)
+        return await self.client.replace(self.symbol, order_id, quantity, price, stop_price, timeout=timeout)
+
+    async def _acknowledged_id(self, action: str, timeout: float | None) -> int:
+        # the venue's id once the first report is in; a rejected order has none to act on
         await self.ack(timeout)
         if self.order_id is None:
-            raise ClientError("the order was rejected; there is nothing to replace")
-        return await self.client.replace(
-            self.symbol, self.order_id, quantity, price, stop_price, timeout=timeout
-        )
+            raise ClientError(f"the order was rejected; there is nothing to {action}")
+        return self.order_id
 
     # -- fed by the client --------------------------------------------------------------------------
 
@@ -742,9 +754,7 @@ class Client:
         self, test_request_id: str | int | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
     ) -> dict[str, Any]:
         """Ask the server for a heartbeat (a ping); return the ``heartbeat`` reply."""
-        msg: dict[str, Any] = {"type": "test_request"}
-        if test_request_id is not None:
-            msg["test_request_id"] = test_request_id
+        msg = {"type": "test_request", **_present(test_request_id=test_request_id)}
         return await self.request(msg, timeout=timeout)
 
     async def ping(self, *, timeout: float | None = DEFAULT_TIMEOUT) -> float:
@@ -788,17 +798,11 @@ class Client:
             "side": side,
             "order_type": order_type,
             "quantity": to_decimal_string(quantity, "quantity"),
+            **_decimals(price=price, stop_price=options.get("stop_price")),
         }
-        if price is not None:
-            msg["price"] = to_decimal_string(price, "price")
-        stop_price = options.get("stop_price")
-        if stop_price is not None:
-            msg["stop_price"] = to_decimal_string(stop_price, "stop_price")
         if options.get("post_only"):
             msg["post_only"] = True
-        self_trade_prevention = options.get("self_trade_prevention")
-        if self_trade_prevention is not None:
-            msg["self_trade_prevention"] = self_trade_prevention
+        msg.update(_present(self_trade_prevention=options.get("self_trade_prevention")))
         return msg
 
     async def submit_order(
@@ -857,13 +861,10 @@ class Client:
         """
         if order_id is None and orig_client_order_id is None:
             raise ValueError("give order_id or orig_client_order_id")
-        msg: dict[str, Any] = {"type": "cancel"}
-        if symbol is not None:
-            msg["symbol"] = symbol
-        if order_id is not None:
-            msg["order_id"] = order_id
-        if orig_client_order_id is not None:
-            msg["orig_client_order_id"] = orig_client_order_id
+        msg = {
+            "type": "cancel",
+            **_present(symbol=symbol, order_id=order_id, orig_client_order_id=orig_client_order_id),
+        }
         return await self.request(msg, timeout=timeout)
 
     async def replace(
@@ -884,15 +885,13 @@ class Client:
         """
         if quantity is None and price is None and stop_price is None:
             raise ValueError("give quantity, price or stop_price")
-        msg: dict[str, Any] = {"type": "replace", "symbol": symbol, "order_id": order_id}
-        if quantity is not None:
-            msg["quantity"] = to_decimal_string(quantity, "quantity")
-        if price is not None:
-            msg["price"] = to_decimal_string(price, "price")
-        if stop_price is not None:
-            msg["stop_price"] = to_decimal_string(stop_price, "stop_price")
-        if client_order_id is not None:
-            msg["client_order_id"] = client_order_id
+        msg = {
+            "type": "replace",
+            "symbol": symbol,
+            "order_id": order_id,
+            **_decimals(quantity=quantity, price=price, stop_price=stop_price),
+            **_present(client_order_id=client_order_id),
+        }
         return await self.request(msg, timeout=timeout)
 
     async def cancel_all(
@@ -904,9 +903,7 @@ class Client:
         order it counted; an order that traded away meanwhile sends none, so after ``timeout``
         seconds the reports received so far are returned.
         """
-        msg: dict[str, Any] = {"type": "cancel_all"}
-        if symbol is not None:
-            msg["symbol"] = symbol
+        msg = {"type": "cancel_all", **_present(symbol=symbol)}
         rid = self.next_request_id()
         msg["request_id"] = rid
         waiter = _CancelAllWaiter(self.loop)
@@ -934,21 +931,18 @@ class Client:
         """Return one order's state: an execution report with exec_type ``order_status``."""
         if order_id is None and client_order_id is None:
             raise ValueError("give order_id or client_order_id")
-        msg: dict[str, Any] = {"type": "order_status", "symbol": symbol}
-        if order_id is not None:
-            msg["order_id"] = order_id
-        if client_order_id is not None:
-            msg["client_order_id"] = client_order_id
+        msg = {
+            "type": "order_status",
+            "symbol": symbol,
+            **_present(order_id=order_id, client_order_id=client_order_id),
+        }
         return await self.request(msg, timeout=timeout)
 
     async def open_orders(
         self, symbol: str | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
     ) -> list[dict[str, Any]]:
         """Return the account's open orders (order states, oldest first)."""
-        msg: dict[str, Any] = {"type": "open_orders"}
-        if symbol is not None:
-            msg["symbol"] = symbol
-        reply = await self.request(msg, timeout=timeout)
+        reply = await self.request({"type": "open_orders", **_present(symbol=symbol)}, timeout=timeout)
         orders: list[dict[str, Any]] = reply["orders"]
         return orders
 
