@@ -34,30 +34,13 @@ import msgpack
 
 from tradingapp.engine.book import OrderBook
 from tradingapp.engine.orders import ORDER_ENUMS, ORDER_FIELDS, Order, orders_from_rows
-from tradingapp.engine.risk import Account, Hold, Holding, Risk, pending_from_data
+from tradingapp.engine.risk import HOLD_FIELDS, Account, Hold, Holding, Risk, pending_from_data
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence.gcpause import collector_paused
 
 SNAPSHOT_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 
-_HOLD_FIELDS = (
-    "order_id",
-    "account",
-    "symbol",
-    "side",
-    "asset",
-    "price",
-    "stop_price",
-    "quantity",
-    "filled",
-    "budgeted",
-    "rate",
-    "base",
-    "extra",
-    "client_order_id",
-    "pending",
-)
 # A hold's ``side`` is stored as an order's: ORDER_ENUMS decodes both.
 _INTERNED = frozenset({"account", "symbol", "asset", "side", "order_type", "status", "stp", "fees"})
 
@@ -112,7 +95,7 @@ def _encode(venue: Venue) -> bytes:
                 }
                 for account in risk.accounts.values()
             ],
-            "holds": _columns(holds, _HOLD_FIELDS),
+            "holds": _columns(holds, HOLD_FIELDS),
         },
         "books": [_book_data(venue.books[symbol]) for symbol in sorted(venue.books)],
         "feed_seqs": venue.feed_seqs_data(),
@@ -203,7 +186,7 @@ def _restore_risk(data: dict[str, Any], risk: Risk) -> None:
         account.done_client_ids = dict(zip(flat[::2], flat[1::2], strict=True))
     columns = data["holds"]
     new = Hold.__new__
-    rows = zip(*(_values(name, columns[name]) for name in _HOLD_FIELDS), strict=True)
+    rows = zip(*(_values(name, columns[name]) for name in HOLD_FIELDS), strict=True)
     for (
         oid,
         account_name,
