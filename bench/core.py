@@ -24,6 +24,7 @@ import gc
 import io
 import pstats
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench import harness
@@ -94,15 +95,20 @@ def replay_ours(commands: list[Command]) -> tuple[float, Outcome]:
     return seconds, _outcome(book, fills)
 
 
-def replay_ours_apply_only(commands: list[Command]) -> tuple[float, Outcome]:
-    """Apply every command to a fresh book and drop the events (no fill collection)."""
+def apply_all(commands: Sequence[Command]) -> tuple[OrderBook, float]:
+    """Apply every command to a fresh book, dropping the events; return the book and the seconds."""
     book = OrderBook(SPEC)
     apply = book.apply
     clock = harness.timer()
     t0 = clock()
     for command in commands:
         apply(command)
-    seconds = clock() - t0
+    return book, clock() - t0
+
+
+def replay_ours_apply_only(commands: list[Command]) -> tuple[float, Outcome]:
+    """Apply every command to a fresh book and drop the events (no fill collection)."""
+    book, seconds = apply_all(commands)
     return seconds, _outcome(book, [])
 
 

@@ -27,10 +27,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench import harness
-from bench.core import SPEC
+from bench.core import apply_all
 from bench.harness import table
 from bench.minimal_book import MinimalBook
-from tradingapp.engine.book import OrderBook
 from tradingapp.engine.commands import NewOrder
 from tradingapp.engine.orders import Order
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
@@ -61,16 +60,6 @@ def _ours_commands(n: int, levels: int) -> list[NewOrder]:
         NewOrder(oid, acct, buy if is_buy else sell, limit, qty, price=price, stp=stp)
         for oid, is_buy, price, qty, acct in resting_flow(n, levels)
     ]
-
-
-def _ours_fill(commands: list[NewOrder]) -> tuple[OrderBook, float]:
-    book = OrderBook(SPEC)
-    apply = book.apply
-    clock = harness.timer()
-    t0 = clock()
-    for command in commands:
-        apply(command)
-    return book, clock() - t0
 
 
 def _minimal_commands(n: int, levels: int) -> list[tuple[int, bool, int, int]]:
@@ -196,7 +185,7 @@ def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     """Run the memory suite from parsed command-line options; return ``(exit code, results)``."""
     n = args.orders if args.orders is not None else (QUICK_ORDERS if args.quick else DEFAULT_ORDERS)
     print(f"memory: {n:,} resting limit orders on {2 * args.levels:,} price levels")
-    books = {"tradingapp OrderBook": measure(_ours_commands, _ours_fill, n, args.levels)}
+    books = {"tradingapp OrderBook": measure(_ours_commands, apply_all, n, args.levels)}
     if not args.no_minimal:
         books["minimal book (bench/)"] = measure(_minimal_commands, _minimal_fill, n, args.levels)
     data = {"books": books, "breakdown": order_breakdown(), "target_bytes": TARGET_BYTES}

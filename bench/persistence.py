@@ -55,6 +55,7 @@ from typing import Any
 import msgpack
 
 from bench.harness import machine_info, percentile, table
+from tradingapp.actors.messages import NewOrderRequest
 from tradingapp.config import VenueConfig, parse_config
 from tradingapp.engine.commands import Cancel
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
@@ -334,22 +335,6 @@ def part_snapload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 # -- offline: a journal of N orders, and a venue of N resting orders --------------------------------
 
 
-@dataclass
-class Request:
-    """What Risk.admit reads (tradingapp.engine.risk.OrderRequest)."""
-
-    account: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    quantity: int
-    price: int | None
-    stop_price: int | None
-    post_only: bool
-    stp: SelfTradePrevention
-    client_order_id: str | None
-
-
 class JournalBuilder:
     """Applies a flow to a Venue and journals it exactly as the risk and book actors do."""
 
@@ -370,7 +355,7 @@ class JournalBuilder:
         self.writer.append(command.timestamp, settle_step)
         return events
 
-    def new_order(self, request: Request) -> Any:
+    def new_order(self, request: NewOrderRequest) -> Any:
         self.ts += 1000
         command, held = self.venue.risk.admit(request, self.ts)
         self.writer.append(self.ts, rec.admit_record(command, held))
@@ -411,7 +396,10 @@ def mixed_flow(builder: JournalBuilder, orders: int, seed: int, on_progress: Any
             otype, price = OrderType.IOC, mids[symbol] - sign * rng.randint(0, 10)
         else:
             otype, price = OrderType.MARKET, None
-        request = Request(
+        request = NewOrderRequest(
+            None,  # no session: nothing to reply to
+            None,
+            0,
             account,
             symbol,
             side,
@@ -556,7 +544,10 @@ def part_snapshot(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         side = Side.BUY if i % 2 else Side.SELL
         ticks = rng.randint(1, 10_000)
         price = 3_000_000 - ticks if side is Side.BUY else 3_000_000 + ticks
-        request = Request(
+        request = NewOrderRequest(
+            None,  # no session: nothing to reply to
+            None,
+            0,
             f"load{i % 8 + 1}",
             "BTC-USDT",
             side,

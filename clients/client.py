@@ -39,7 +39,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import msgpack
 
@@ -57,6 +57,7 @@ __all__ = [
     "ConnectionClosed",
     "Number",
     "OrderHandle",
+    "OrderOptions",
     "RequestRejected",
     "SeqCheck",
     "Subscription",
@@ -79,6 +80,20 @@ Number = str | int | Decimal
 
 Mode = Literal["binary", "json"]
 Wait = Literal["ack", "done"] | None
+
+
+class OrderOptions(TypedDict, total=False):
+    """The optional fields of a ``new_order`` (keyword arguments of :meth:`Client.submit_order`).
+
+    ``stop_price`` (stop orders), ``client_order_id`` (generated when absent), ``post_only``
+    (default false) and ``self_trade_prevention`` (the venue's default when absent).
+    """
+
+    stop_price: Number | None
+    client_order_id: str | None
+    post_only: bool
+    self_trade_prevention: str | None
+
 
 # Feed message type -> subscription channel
 _CHANNEL_OF = {"bbo": "bbo", "depth": "depth", "trade": "trades"}
@@ -154,12 +169,25 @@ def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
         _silence(fut)
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that are not None: the optional fields a message carries."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _decimals(**fields: Number | None) -> dict[str, str]:
+    """The fields that are not None, as decimal strings (an error names the field)."""
+    return {name: to_decimal_string(value, name) for name, value in fields.items() if value is not None}
+
+
+def _rejection(reply: dict[str, Any]) -> RequestRejected:
+    # the error a ``reject`` or ``cancel_reject`` reply stands for
+    error = CancelRejected if reply.get("type") == "cancel_reject" else RequestRejected
+    return error(str(reply.get("reason")), str(reply.get("text", "")), reply)
+
+
 def _raise_if_reject(reply: dict[str, Any]) -> dict[str, Any]:
-    kind = reply.get("type")
-    if kind == "reject":
-        raise RequestRejected(str(reply.get("reason")), str(reply.get("text", "")), reply)
-    if kind == "cancel_reject":
-        raise CancelRejected(str(reply.get("reason")), str(reply.get("text", "")), reply)
+    if reply.get("type") in ("reject", "cancel_reject"):
+        raise _rejection(reply)
     return reply
 
 
@@ -248,14 +276,8 @@ class OrderHandle:
         every report has been returned, ``TimeoutError`` after ``timeout`` seconds.
         """
         async with asyncio.timeout(timeout):
-            while self._cursor >= len(self.reports):
-                if self._done.done():
-                    error = self._done.exception()
-                    if error is not None:
-                        raise error
-                    raise ClientError("the order is done: no more reports will come")
-                self._changed.clear()
-                await self._changed.wait()
+            if not await self._has_report(self._cursor):
+                raise ClientError("the order is done: no more reports will come")
         report = self.reports[self._cursor]
         self._cursor += 1
         return report
@@ -266,24 +288,29 @@ class OrderHandle:
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
         # every report from the first, ending after the terminal one (no timeout)
         index = 0
-        while True:
-            while index >= len(self.reports):
-                if self._done.done():
-                    error = self._done.exception()
-                    if error is not None:
-                        raise error
-                    return
-                self._changed.clear()
-                await self._changed.wait()
+        while await self._has_report(index):
             yield self.reports[index]
             index += 1
 
+    async def _has_report(self, index: int) -> bool:
+        """Wait for report ``index``: True once it is there, False if the order ended without it.
+
+        Raises the error that ended the order early (connection lost, ``new_order`` rejected).
+        """
+        while index >= len(self.reports):
+            if self._done.done():
+                error = self._done.exception()
+                if error is not None:
+                    raise error
+                return False
+            self._changed.clear()
+            await self._changed.wait()
+        return True
+
     async def cancel(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Cancel this order (see :meth:`Client.cancel`)."""
-        await self.ack(timeout)
-        if self.order_id is None:
-            raise ClientError("the order was rejected; there is nothing to cancel")
-        return await self.client.cancel(self.symbol, order_id=self.order_id, timeout=timeout)
+        order_id = await self._acknowledged_id("cancel", timeout)
+        return await self.client.cancel(self.symbol, order_id=order_id, timeout=timeout)
 
     async def replace(
         self,
@@ -294,12 +321,15 @@ class OrderHandle:
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> dict[str, Any]:
         """Amend this order (see :meth:`Client.replace`)."""
+        order_id = await self._acknowledged_id("replace", timeout)
+        return await self.client.replace(self.symbol, order_id, quantity, price, stop_price, timeout=timeout)
+
+    async def _acknowledged_id(self, action: str, timeout: float | None) -> int:
+        # the venue's id once the first report is in; a rejected order has none to act on
         await self.ack(timeout)
         if self.order_id is None:
-            raise ClientError("the order was rejected; there is nothing to replace")
-        return await self.client.replace(
-            self.symbol, self.order_id, quantity, price, stop_price, timeout=timeout
-        )
+            raise ClientError(f"the order was rejected; there is nothing to {action}")
+        return self.order_id
 
     # -- fed by the client --------------------------------------------------------------------------
 
@@ -359,7 +389,7 @@ class _CancelAllWaiter:
         elif kind == "cancel_all":
             self.reply = msg
         elif kind == "reject":
-            _fail(self.future, RequestRejected(str(msg.get("reason")), str(msg.get("text", "")), msg))
+            _fail(self.future, _rejection(msg))
             return True
         if self.reply is not None and len(self.reports) >= int(self.reply["orders"]):
             if not self.future.done():
@@ -724,9 +754,7 @@ class Client:
         self, test_request_id: str | int | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
     ) -> dict[str, Any]:
         """Ask the server for a heartbeat (a ping); return the ``heartbeat`` reply."""
-        msg: dict[str, Any] = {"type": "test_request"}
-        if test_request_id is not None:
-            msg["test_request_id"] = test_request_id
+        msg = {"type": "test_request", **_present(test_request_id=test_request_id)}
         return await self.request(msg, timeout=timeout)
 
     async def ping(self, *, timeout: float | None = DEFAULT_TIMEOUT) -> float:
@@ -753,29 +781,28 @@ class Client:
         order_type: str,
         quantity: Number,
         price: Number | None = None,
-        *,
-        stop_price: Number | None = None,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        self_trade_prevention: str | None = None,
+        **options: Unpack[OrderOptions],
     ) -> dict[str, Any]:
-        """Return the ``new_order`` message for these arguments (without a ``request_id``)."""
+        """Return the ``new_order`` message for these arguments (without a ``request_id``).
+
+        ``options`` are the optional fields of :class:`OrderOptions`; any other keyword raises
+        ``TypeError``, as an unknown parameter would.
+        """
+        unknown = options.keys() - OrderOptions.__optional_keys__
+        if unknown:
+            raise TypeError(f"unexpected order options: {', '.join(sorted(unknown))}")
         msg: dict[str, Any] = {
             "type": "new_order",
-            "client_order_id": client_order_id or self.next_client_order_id(),
+            "client_order_id": options.get("client_order_id") or self.next_client_order_id(),
             "symbol": symbol,
             "side": side,
             "order_type": order_type,
             "quantity": to_decimal_string(quantity, "quantity"),
+            **_decimals(price=price, stop_price=options.get("stop_price")),
         }
-        if price is not None:
-            msg["price"] = to_decimal_string(price, "price")
-        if stop_price is not None:
-            msg["stop_price"] = to_decimal_string(stop_price, "stop_price")
-        if post_only:
+        if options.get("post_only"):
             msg["post_only"] = True
-        if self_trade_prevention is not None:
-            msg["self_trade_prevention"] = self_trade_prevention
+        msg.update(_present(self_trade_prevention=options.get("self_trade_prevention")))
         return msg
 
     async def submit_order(
@@ -786,32 +813,20 @@ class Client:
         quantity: Number,
         price: Number | None = None,
         *,
-        stop_price: Number | None = None,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        self_trade_prevention: str | None = None,
         wait: Wait = "ack",
         timeout: float | None = DEFAULT_TIMEOUT,
+        **options: Unpack[OrderOptions],
     ) -> OrderHandle:
         """Send a new order and return its :class:`OrderHandle`.
 
         ``side`` is ``buy`` or ``sell``; ``order_type`` one of ``market``, ``limit``, ``ioc``,
         ``fok``, ``stop_loss``, ``stop_limit``, ``take_profit``, ``take_profit_limit``.
-        ``client_order_id`` is generated when omitted. ``wait``: ``"ack"`` (default) returns
+        ``options``: ``stop_price``, ``client_order_id`` (generated when omitted), ``post_only``,
+        ``self_trade_prevention`` (:class:`OrderOptions`). ``wait``: ``"ack"`` (default) returns
         after the first report (``new`` or ``rejected``; check ``handle.rejected``), ``"done"``
         after the order is terminal, None at once.
         """
-        msg = self.new_order_message(
-            symbol,
-            side,
-            order_type,
-            quantity,
-            price,
-            stop_price=stop_price,
-            client_order_id=client_order_id,
-            post_only=post_only,
-            self_trade_prevention=self_trade_prevention,
-        )
+        msg = self.new_order_message(symbol, side, order_type, quantity, price, **options)
         rid = self.next_request_id()
         msg["request_id"] = rid
         handle = OrderHandle(self, msg["client_order_id"], symbol, rid)
@@ -846,13 +861,10 @@ class Client:
         """
         if order_id is None and orig_client_order_id is None:
             raise ValueError("give order_id or orig_client_order_id")
-        msg: dict[str, Any] = {"type": "cancel"}
-        if symbol is not None:
-            msg["symbol"] = symbol
-        if order_id is not None:
-            msg["order_id"] = order_id
-        if orig_client_order_id is not None:
-            msg["orig_client_order_id"] = orig_client_order_id
+        msg = {
+            "type": "cancel",
+            **_present(symbol=symbol, order_id=order_id, orig_client_order_id=orig_client_order_id),
+        }
         return await self.request(msg, timeout=timeout)
 
     async def replace(
@@ -873,15 +885,13 @@ class Client:
         """
         if quantity is None and price is None and stop_price is None:
             raise ValueError("give quantity, price or stop_price")
-        msg: dict[str, Any] = {"type": "replace", "symbol": symbol, "order_id": order_id}
-        if quantity is not None:
-            msg["quantity"] = to_decimal_string(quantity, "quantity")
-        if price is not None:
-            msg["price"] = to_decimal_string(price, "price")
-        if stop_price is not None:
-            msg["stop_price"] = to_decimal_string(stop_price, "stop_price")
-        if client_order_id is not None:
-            msg["client_order_id"] = client_order_id
+        msg = {
+            "type": "replace",
+            "symbol": symbol,
+            "order_id": order_id,
+            **_decimals(quantity=quantity, price=price, stop_price=stop_price),
+            **_present(client_order_id=client_order_id),
+        }
         return await self.request(msg, timeout=timeout)
 
     async def cancel_all(
@@ -893,9 +903,7 @@ class Client:
         order it counted; an order that traded away meanwhile sends none, so after ``timeout``
         seconds the reports received so far are returned.
         """
-        msg: dict[str, Any] = {"type": "cancel_all"}
-        if symbol is not None:
-            msg["symbol"] = symbol
+        msg = {"type": "cancel_all", **_present(symbol=symbol)}
         rid = self.next_request_id()
         msg["request_id"] = rid
         waiter = _CancelAllWaiter(self.loop)
@@ -923,21 +931,18 @@ class Client:
         """Return one order's state: an execution report with exec_type ``order_status``."""
         if order_id is None and client_order_id is None:
             raise ValueError("give order_id or client_order_id")
-        msg: dict[str, Any] = {"type": "order_status", "symbol": symbol}
-        if order_id is not None:
-            msg["order_id"] = order_id
-        if client_order_id is not None:
-            msg["client_order_id"] = client_order_id
+        msg = {
+            "type": "order_status",
+            "symbol": symbol,
+            **_present(order_id=order_id, client_order_id=client_order_id),
+        }
         return await self.request(msg, timeout=timeout)
 
     async def open_orders(
         self, symbol: str | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
     ) -> list[dict[str, Any]]:
         """Return the account's open orders (order states, oldest first)."""
-        msg: dict[str, Any] = {"type": "open_orders"}
-        if symbol is not None:
-            msg["symbol"] = symbol
-        reply = await self.request(msg, timeout=timeout)
+        reply = await self.request({"type": "open_orders", **_present(symbol=symbol)}, timeout=timeout)
         orders: list[dict[str, Any]] = reply["orders"]
         return orders
 
@@ -1062,7 +1067,7 @@ class Client:
                 handle = self._orders_by_rid.pop(rid, None)
                 if handle is not None:
                     self._orders_by_cid.pop(handle.client_order_id, None)
-                    handle._fail(RequestRejected(str(msg.get("reason")), str(msg.get("text", "")), msg))
+                    handle._fail(_rejection(msg))
                     return
         channel = _CHANNEL_OF.get(kind)  # type: ignore[arg-type]
         if channel is not None and rid is None:

@@ -2,7 +2,8 @@
 
 The asyncio :class:`~clients.client.Client` runs on an event loop in a background thread; every
 method here submits the coroutine of the same name to that loop and waits for its result. Method
-names and arguments are the asyncio client's.
+names, arguments and docstrings are the asyncio client's: the methods are made from them by
+:func:`_blocking`, so the two cannot drift apart.
 
 >>> with SyncClient("127.0.0.1", 7001) as client:          # doctest: +SKIP
 ...     client.logon("alice", "alice-key")
@@ -13,27 +14,27 @@ names and arguments are the asyncio client's.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import threading
-from collections.abc import Coroutine, Iterable, Iterator
-from decimal import Decimal
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from clients.client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
-    CancelAllResult,
     Client,
     Mode,
-    Number,
     OrderHandle,
     Subscription,
-    Wait,
     connect,
 )
 
 __all__ = ["SyncClient", "SyncOrderHandle", "SyncSubscription"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 #: Extra seconds the calling thread waits beyond a call's own timeout.
 _GRACE = 5.0
@@ -71,81 +72,105 @@ class _LoopThread:
             self.loop.close()
 
 
-class SyncOrderHandle:
+class _Blocking:
+    """Base of the blocking views: the asyncio object wrapped and the loop thread that runs it."""
+
+    def __init__(self, target: Any, runner: _LoopThread) -> None:
+        self._target = target
+        self._runner = runner
+
+
+@overload
+def _blocking(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[_Blocking, P], T]: ...
+
+
+@overload
+def _blocking(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+    wrap: Callable[[T, _LoopThread], R],
+) -> Callable[Concatenate[_Blocking, P], R]: ...
+
+
+def _blocking(
+    method: Callable[..., Coroutine[Any, Any, Any]],
+    wrap: Callable[[Any, _LoopThread], Any] | None = None,
+) -> Callable[..., Any]:
+    """Return a blocking method that runs the coroutine method ``method`` of the wrapped object.
+
+    The caller waits as long as the call's own ``timeout`` argument (plus a grace period, so the
+    asyncio side raises the ``TimeoutError``); ``wrap(result, runner)`` turns an asyncio result
+    (an order handle, a subscription) into its blocking view.
+    """
+    name = method.__name__
+    signature = inspect.signature(method)
+    if "timeout" not in signature.parameters:
+        raise TypeError(f"{name} takes no timeout: a blocking call could wait forever")
+
+    @functools.wraps(method)
+    def call(self: _Blocking, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self._target, *args, **kwargs)
+        bound.apply_defaults()
+        result = self._runner.run(getattr(self._target, name)(*args, **kwargs), bound.arguments["timeout"])
+        return result if wrap is None else wrap(result, self._runner)
+
+    return call
+
+
+class _Forward(Generic[T]):
+    """A read-only attribute that reads the attribute of the same name of the wrapped object."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Forward[T]: ...
+
+    @overload
+    def __get__(self, obj: _Blocking, owner: type) -> T: ...
+
+    def __get__(self, obj: _Blocking | None, owner: type) -> _Forward[T] | T:
+        if obj is None:
+            return self
+        value: T = getattr(obj._target, self._name)
+        return value
+
+
+class SyncOrderHandle(_Blocking):
     """Blocking view of an :class:`~clients.client.OrderHandle` (same attributes)."""
 
     def __init__(self, handle: OrderHandle, runner: _LoopThread) -> None:
+        super().__init__(handle, runner)
         self.handle = handle
-        self._runner = runner
 
     def __repr__(self) -> str:
         return repr(self.handle).replace("<OrderHandle", "<SyncOrderHandle", 1)
 
-    @property
-    def client_order_id(self) -> str:
-        """The client's id of the order."""
-        return self.handle.client_order_id
-
-    @property
-    def symbol(self) -> str:
-        """The order's symbol."""
-        return self.handle.symbol
-
-    @property
-    def order_id(self) -> int | None:
-        """The venue's id (None before the first report, or if rejected)."""
-        return self.handle.order_id
+    client_order_id = _Forward[str]()
+    symbol = _Forward[str]()
+    order_id = _Forward[int | None]()
+    status = _Forward[str | None]()
+    is_done = _Forward[bool]()
+    rejected = _Forward[bool]()
 
     @property
     def reports(self) -> list[dict[str, Any]]:
         """A copy of the execution reports received so far."""
         return list(self.handle.reports)
 
-    @property
-    def status(self) -> str | None:
-        """The status after the latest report."""
-        return self.handle.status
-
-    @property
-    def is_done(self) -> bool:
-        """True once the order is terminal."""
-        return self.handle.is_done
-
-    @property
-    def rejected(self) -> bool:
-        """True if the venue refused the order."""
-        return self.handle.rejected
-
-    def ack(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Block until the first report; return it."""
-        return self._runner.run(self.handle.ack(timeout), timeout)
-
-    def done(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Block until the order is terminal; return the final report."""
-        return self._runner.run(self.handle.done(timeout), timeout)
-
-    def cancel(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Cancel this order; return the ``canceled`` report."""
-        return self._runner.run(self.handle.cancel(timeout), timeout)
-
-    def replace(
-        self,
-        quantity: Number | None = None,
-        price: Number | None = None,
-        stop_price: Number | None = None,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> dict[str, Any]:
-        """Amend this order; return the ``replaced`` report."""
-        return self._runner.run(self.handle.replace(quantity, price, stop_price, timeout=timeout), timeout)
+    ack = _blocking(OrderHandle.ack)
+    done = _blocking(OrderHandle.done)
+    cancel = _blocking(OrderHandle.cancel)
+    replace = _blocking(OrderHandle.replace)
 
 
-class SyncSubscription:
+class SyncSubscription(_Blocking):
     """Blocking iterator over a :class:`~clients.client.Subscription`."""
 
     def __init__(self, sub: Subscription, runner: _LoopThread) -> None:
+        super().__init__(sub, runner)
         self.subscription = sub
-        self._runner = runner
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self
@@ -162,23 +187,17 @@ class SyncSubscription:
     def __exit__(self, *exc: object) -> None:
         self.unsubscribe()
 
-    @property
-    def reply(self) -> dict[str, Any]:
-        """The server's ``subscribed`` reply."""
-        return self.subscription.reply
-
-    def get(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any] | None:
-        """Block for the next message (None once closed); ``TimeoutError`` after ``timeout``."""
-        return self._runner.run(self.subscription.get(timeout), timeout)
+    reply = _Forward[dict[str, Any]]()
+    get = _blocking(Subscription.get)
+    _unsubscribe = _blocking(Subscription.unsubscribe)
 
     def unsubscribe(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        """Stop the subscription."""
-        if self._runner.loop.is_closed():
-            return
-        self._runner.run(self.subscription.unsubscribe(timeout), timeout)
+        """Stop the subscription (nothing to do once the client is closed)."""
+        if not self._runner.loop.is_closed():
+            self._unsubscribe(timeout)
 
 
-class SyncClient:
+class SyncClient(_Blocking):
     """A blocking TradingApp client: connects on construction, same methods as the asyncio one.
 
     Use it as a context manager, or call :meth:`close` (which also stops the loop thread).
@@ -192,12 +211,14 @@ class SyncClient:
         mode: Mode = "binary",
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        self._runner = _LoopThread()
+        runner = _LoopThread()
         try:
-            self.client: Client = self._runner.run(connect(host, port, mode=mode, timeout=timeout), timeout)
+            client = runner.run(connect(host, port, mode=mode, timeout=timeout), timeout)
         except BaseException:
-            self._runner.stop()
+            runner.stop()
             raise
+        super().__init__(client, runner)
+        self.client: Client = client
 
     def __enter__(self) -> SyncClient:
         return self
@@ -208,159 +229,28 @@ class SyncClient:
     def __repr__(self) -> str:
         return repr(self.client).replace("<Client", "<SyncClient", 1)
 
-    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
-        return self._runner.run(coro, timeout)
+    account = _Forward[str | None]()
+    is_closed = _Forward[bool]()
 
-    @property
-    def account(self) -> str | None:
-        """The account after a successful logon."""
-        return self.client.account
-
-    @property
-    def is_closed(self) -> bool:
-        """True once the connection is closed."""
-        return self.client.is_closed
-
-    def logon(self, account: str, api_key: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Log on; return the ``logon`` reply (raises ``RequestRejected`` on a bad key)."""
-        return self._run(self.client.logon(account, api_key, timeout=timeout), timeout)
-
-    def logout(self, *, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any] | None:
-        """Log out; return the ``logout`` reply."""
-        return self._run(self.client.logout(timeout=timeout), timeout)
-
-    def test_request(
-        self, test_request_id: str | int | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
-    ) -> dict[str, Any]:
-        """Ask for a heartbeat; return it."""
-        return self._run(self.client.test_request(test_request_id, timeout=timeout), timeout)
-
-    def ping(self, *, timeout: float | None = DEFAULT_TIMEOUT) -> float:
-        """Return the round-trip time of a ``test_request`` in seconds."""
-        return self._run(self.client.ping(timeout=timeout), timeout)
-
-    def submit_order(
-        self,
-        symbol: str,
-        side: str,
-        order_type: str,
-        quantity: Number,
-        price: Number | None = None,
-        *,
-        stop_price: Number | None = None,
-        client_order_id: str | None = None,
-        post_only: bool = False,
-        self_trade_prevention: str | None = None,
-        wait: Wait = "ack",
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> SyncOrderHandle:
-        """Send a new order; return its handle (see :meth:`clients.client.Client.submit_order`)."""
-        handle = self._run(
-            self.client.submit_order(
-                symbol,
-                side,
-                order_type,
-                quantity,
-                price,
-                stop_price=stop_price,
-                client_order_id=client_order_id,
-                post_only=post_only,
-                self_trade_prevention=self_trade_prevention,
-                wait=wait,
-                timeout=timeout,
-            ),
-            timeout,
-        )
-        return SyncOrderHandle(handle, self._runner)
-
-    def cancel(
-        self,
-        symbol: str | None = None,
-        order_id: int | None = None,
-        orig_client_order_id: str | None = None,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> dict[str, Any]:
-        """Cancel one order; return the ``canceled`` report (``CancelRejected`` if refused)."""
-        return self._run(self.client.cancel(symbol, order_id, orig_client_order_id, timeout=timeout), timeout)
-
-    def replace(
-        self,
-        symbol: str,
-        order_id: int,
-        quantity: Number | None = None,
-        price: Number | None = None,
-        stop_price: Number | None = None,
-        *,
-        client_order_id: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> dict[str, Any]:
-        """Amend an order; return the ``replaced`` report (``CancelRejected`` if refused)."""
-        return self._run(
-            self.client.replace(
-                symbol,
-                order_id,
-                quantity,
-                price,
-                stop_price,
-                client_order_id=client_order_id,
-                timeout=timeout,
-            ),
-            timeout,
-        )
-
-    def cancel_all(
-        self, symbol: str | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
-    ) -> CancelAllResult:
-        """Cancel every open order (of ``symbol``, or all)."""
-        return self._run(self.client.cancel_all(symbol, timeout=timeout), timeout)
-
-    def order_status(
-        self,
-        symbol: str,
-        order_id: int | None = None,
-        client_order_id: str | None = None,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> dict[str, Any]:
-        """Return one order's state (exec_type ``order_status``)."""
-        return self._run(
-            self.client.order_status(symbol, order_id, client_order_id, timeout=timeout), timeout
-        )
-
-    def open_orders(
-        self, symbol: str | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
-    ) -> list[dict[str, Any]]:
-        """Return the account's open orders."""
-        return self._run(self.client.open_orders(symbol, timeout=timeout), timeout)
-
-    def balances(self, *, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, dict[str, Decimal]]:
-        """Return the account's balances as Decimals."""
-        return self._run(self.client.balances(timeout=timeout), timeout)
-
-    def book(
-        self, symbol: str, depth: int = 10, *, timeout: float | None = DEFAULT_TIMEOUT
-    ) -> dict[str, Any]:
-        """Return a snapshot of the book (a ``depth`` message)."""
-        return self._run(self.client.book(symbol, depth, timeout=timeout), timeout)
-
-    def subscribe(
-        self,
-        symbol: str,
-        channels: Iterable[str] = ("bbo", "depth", "trades"),
-        depth: int = 10,
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> SyncSubscription:
-        """Subscribe to market data; return a blocking iterator of feed messages."""
-        sub = self._run(self.client.subscribe(symbol, tuple(channels), depth, timeout=timeout), timeout)
-        return SyncSubscription(sub, self._runner)
+    logon = _blocking(Client.logon)
+    logout = _blocking(Client.logout)
+    test_request = _blocking(Client.test_request)
+    ping = _blocking(Client.ping)
+    submit_order = _blocking(Client.submit_order, SyncOrderHandle)
+    cancel = _blocking(Client.cancel)
+    replace = _blocking(Client.replace)
+    cancel_all = _blocking(Client.cancel_all)
+    order_status = _blocking(Client.order_status)
+    open_orders = _blocking(Client.open_orders)
+    balances = _blocking(Client.balances)
+    book = _blocking(Client.book)
+    subscribe = _blocking(Client.subscribe, SyncSubscription)
 
     def close(self) -> None:
         """Close the connection and stop the background loop (idempotent)."""
         if self._runner.loop.is_closed():
             return
         try:
-            self._run(self.client.close(), 5)
+            self._runner.run(self.client.close(), 5)
         finally:
             self._runner.stop()

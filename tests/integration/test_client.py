@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from clients.client import (
     CancelRejected,
     Client,
+    ClientError,
     ConnectionClosed,
     RequestRejected,
     connect,
@@ -51,6 +53,37 @@ def test_decimal_strings() -> None:
         to_decimal_string(Decimal("NaN"))
 
 
+async def test_new_order_message_options() -> None:
+    client = Client(asyncio.get_running_loop())
+    assert {
+        "type": "new_order",
+        "client_order_id": "c1",
+        "symbol": BTC,
+        "side": "sell",
+        "order_type": "stop_limit",
+        "quantity": "0.5",
+        "price": "100",
+        "stop_price": "101",
+        "post_only": True,
+        "self_trade_prevention": "cancel_newest",
+    } == client.new_order_message(
+        BTC,
+        "sell",
+        "stop_limit",
+        "0.5",
+        Decimal("1E+2"),
+        stop_price=101,
+        client_order_id="c1",
+        post_only=True,
+        self_trade_prevention="cancel_newest",
+    )
+    plain = client.new_order_message(BTC, "buy", "market", "1", post_only=False)
+    assert {"price", "stop_price", "post_only", "self_trade_prevention"}.isdisjoint(plain)
+    assert plain["client_order_id"]  # generated
+    with pytest.raises(TypeError, match="stop_prise"):
+        client.new_order_message(BTC, "buy", "limit", "1", "2", stop_prise="3")  # type: ignore[call-arg]
+
+
 async def test_logon_and_bad_key(engine_addr: tuple[str, int]) -> None:  # noqa: F811
     client = await connect(*engine_addr)
     with pytest.raises(RequestRejected) as info:
@@ -78,6 +111,10 @@ async def test_place_and_cancel(alice: Client) -> None:
     assert ("canceled", "canceled_by_user") == (canceled["exec_type"], canceled["reason"])
     assert "canceled" == (await order.done(T))["order_status"]
     assert ["new", "canceled"] == [r["exec_type"] for r in order.reports]
+    assert ["new", "canceled"] == [r["exec_type"] async for r in order]
+    assert ["new", "canceled"] == [(await order.next_report(T))["exec_type"] for _ in range(2)]
+    with pytest.raises(ClientError, match="no more reports"):
+        await order.next_report(T)
     with pytest.raises(CancelRejected) as info:
         await alice.cancel(BTC, order_id=order.order_id, timeout=T)
     assert "order_not_open" == info.value.reason
@@ -202,6 +239,11 @@ async def test_closed_connection(engine_addr: tuple[str, int]) -> None:  # noqa:
     await client.close()
     with pytest.raises(ConnectionClosed):
         await order.done(T)
+    seen = []
+    with pytest.raises(ConnectionClosed):
+        async for report in order:  # the reports so far, then the error
+            seen.append(report["exec_type"])
+    assert ["new"] == seen
     with pytest.raises(ConnectionClosed):
         await client.balances(timeout=T)
 

@@ -92,6 +92,14 @@ def seed_for(default: int) -> int:
     return int(value) if value else default
 
 
+def seeded_random(default: int, label: str = "seed") -> tuple[int, random.Random]:
+    """The seed of a randomised test (:func:`seed_for`), printed as ``label=SEED`` so that a failure
+    can be rerun, and a generator seeded with it."""
+    seed = seed_for(default)
+    print(f"{label}={seed}")
+    return seed, random.Random(seed)
+
+
 def write_config(path: Path, **persistence: object) -> Path:
     """Write the demo venue configuration with some ``[persistence]`` keys replaced."""
     text = DEFAULT_CONFIG_TEXT

@@ -10,7 +10,6 @@ rounds on one data directory, each checked like the kill -9 rounds.
 from __future__ import annotations
 
 import functools
-import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from tests.persistence.harness import (
     journal_records,
     recovered_state,
     replay_records,
-    seed_for,
+    seeded_random,
 )
 from tradingapp.config import VenueConfig
 from tradingapp.persistence.store import EngineStore, encode_snapshot
@@ -160,9 +159,7 @@ def test_crash_while_pruning(tmp_path: Path, clean_run: CleanRun, full_digest: s
 def test_kill9_aimed_inside_the_snapshot_writer(
     tmp_path: Path, venue_config_path: Path, venue_config: VenueConfig
 ) -> None:
-    seed = seed_for(31)
-    print(f"aimed kill seed={seed}")
-    rng = random.Random(seed)
+    seed, rng = seeded_random(31, "aimed kill seed")
     campaign = KillCampaign(tmp_path / "data", tmp_path, venue_config_path, venue_config, seed)
     for step in SNAPSHOT_STEPS:
         env = {"TA_TEST_KILL_AT_SNAPSHOT": f"{step}:1"}

@@ -16,7 +16,6 @@ Two data directories are built from the clean run:
 
 from __future__ import annotations
 
-import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from tests.persistence.harness import (
     journal_records,
     recovered_state,
     replay_records,
-    seed_for,
+    seeded_random,
 )
 from tradingapp.config import VenueConfig
 from tradingapp.persistence import records as rec
@@ -183,9 +182,7 @@ def short_journal(journal: Layout) -> Layout:
 def test_bit_flips_in_the_last_record_drop_it(
     tmp_path: Path, clean_run: CleanRun, short_journal: Layout
 ) -> None:
-    seed = seed_for(11)
-    print(f"seed={seed}")
-    rng = random.Random(seed)
+    seed, rng = seeded_random(11)
     config = clean_run.config
     journal = short_journal
     n = len(journal.records)
@@ -202,9 +199,7 @@ def test_bit_flips_in_the_last_record_drop_it(
 def test_garbage_and_zeros_after_the_last_record_are_dropped(
     tmp_path: Path, clean_run: CleanRun, short_journal: Layout
 ) -> None:
-    seed = seed_for(12)
-    print(f"seed={seed}")
-    rng = random.Random(seed)
+    seed, rng = seeded_random(12)
     config = clean_run.config
     journal = short_journal
     n = len(journal.records)
@@ -222,9 +217,7 @@ def test_mid_log_damage_is_refused_and_repair_keeps_the_prefix(
 ) -> None:
     """Damage after the snapshot: refused (file and offset named, nothing changed); with repair
     the journal is cut there and the state is the snapshot plus the records before the damage."""
-    seed = seed_for(13)
-    print(f"seed={seed}")
-    rng = random.Random(seed)
+    seed, rng = seeded_random(13)
     config = clean_run.config
     n = len(journal.records)
     snap_seq = older_snapshot[0]
@@ -250,9 +243,7 @@ def test_repair_of_damage_below_the_snapshot(
     """Damage in a record the snapshot already covers: refused without repair; with repair the
     engine comes up from the snapshot plus every record after it (nothing acknowledged is lost),
     and the repaired journal needs no repair at the next start."""
-    seed = seed_for(14)
-    print(f"seed={seed}")
-    rng = random.Random(seed)
+    _, rng = seeded_random(14)
     config = clean_run.config
     n = len(journal.records)
     snap_seq = older_snapshot[0]

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from tests.reference_book import view_events
-from tests.unit.test_risk_support import Harness, Result
+from tests.unit.test_risk_support import Harness, Request, Result
 from tradingapp.config import VenueConfig, parse_config
 from tradingapp.engine.commands import Cancel, Command, Replace
 from tradingapp.engine.events import Restated
@@ -117,18 +117,8 @@ def property_config() -> VenueConfig:
 # -- steps ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NewStep:
-    account: str
-    symbol: str
-    side: Side
-    order_type: OrderType
-    quantity: int
-    price: int | None
-    stop_price: int | None
-    post_only: bool
-    stp: SelfTradePrevention
-    client_order_id: str | None
+#: A new order step is a plain new-order request.
+NewStep = Request
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ BTC = "BTC-USDT"
 ETH = "ETH-USDT"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Request:
     """A validated new-order request as a session hands it to risk (ticks and lots)."""
 

@@ -59,7 +59,7 @@ from tradingapp.engine.events import (
 from tradingapp.engine.fees import RATE_SCALE, FeeRates, fee_amount
 from tradingapp.engine.level import PriceLevel
 from tradingapp.engine.numbers import MAX_UNITS
-from tradingapp.engine.orders import Order
+from tradingapp.engine.orders import ORDER_ENUMS, ORDER_FIELDS, Order, orders_from_rows
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.sequence import IdSequence
 from tradingapp.engine.side import BookSide
@@ -841,9 +841,9 @@ class OrderBook:
         return cls.from_orders(
             spec,
             trade_ids,
-            resting=(_order_from_data(row, fee_lookup) for row in data["resting"]),
-            stops=(_order_from_data(row, fee_lookup) for row in data["stops"]),
-            done=(_order_from_data(row, fee_lookup) for row in data["done"]),
+            resting=_orders_from_data(data["resting"], fee_lookup),
+            stops=_orders_from_data(data["stops"], fee_lookup),
+            done=_orders_from_data(data["done"], fee_lookup),
             counters=(data["last_trade_price"], data["update_seq"], data["trade_count"]),
             done_history=done_history,
         )
@@ -904,6 +904,7 @@ def _order_id(order: Order) -> int:
 
 
 def _order_row(order: Order) -> tuple[object, ...]:
+    # ORDER_FIELDS, enums by wire value and fee rates as a pair (written out: the digest's hot loop)
     return (
         order.order_id,
         order.account,
@@ -928,44 +929,16 @@ def _order_to_data(order: Order) -> list[object]:
     return list(_order_row(order))
 
 
-def _order_from_data(row: list[Any], fee_lookup: Any) -> Order:
-    (
-        oid,
-        account,
-        side,
-        otype,
-        price,
-        stop,
-        qty,
-        leaves,
-        filled,
-        notional,
-        status,
-        stp,
-        post_only,
-        cid,
-        fees,
-        budget,
-    ) = row
-    rates = None
-    if fees is not None:
-        rates = fee_lookup(tuple(fees)) if fee_lookup is not None else FeeRates(*fees)
-    order = Order(
-        oid,
-        account,
-        Side(side),
-        OrderType(otype),
-        price,
-        qty,
-        stop_price=stop,
-        stp=SelfTradePrevention(stp),
-        post_only=post_only,
-        client_order_id=cid,
-        fees=rates,
-        budget=budget,
+def _orders_from_data(rows: Iterable[list[Any]], fee_lookup: Any) -> Iterator[Order]:
+    """Orders from :meth:`OrderBook.snapshot` rows: enums by wire value, fee rates as a pair."""
+
+    def rates(pair: list[int] | None) -> FeeRates | None:
+        if pair is None:
+            return None
+        return fee_lookup(tuple(pair)) if fee_lookup is not None else FeeRates(*pair)
+
+    decoders = [rates if name == "fees" else ORDER_ENUMS.get(name) for name in ORDER_FIELDS]
+    return orders_from_rows(
+        [value if decode is None else decode(value) for decode, value in zip(decoders, row, strict=True)]
+        for row in rows
     )
-    order.leaves = leaves
-    order.filled = filled
-    order.notional = notional
-    order.status = OrderStatus(status)
-    return order

@@ -641,10 +641,12 @@ def _hold_id(hold: Hold) -> int:
     return hold.order_id
 
 
-_HOLD_FIELDS = (
+#: The fields of a hold's state, in the order of the columns snapshots store.
+HOLD_FIELDS = (
     "order_id",
     "account",
     "symbol",
+    "side",
     "asset",
     "price",
     "stop_price",
@@ -655,17 +657,20 @@ _HOLD_FIELDS = (
     "base",
     "extra",
     "client_order_id",
+    "pending",
 )
+# :meth:`Risk.snapshot` rows are ``[side, *_PLAIN_HOLD_FIELDS, pending]`` (side and pending encoded)
+_PLAIN_HOLD_FIELDS = tuple(name for name in HOLD_FIELDS if name not in ("side", "pending"))
 
 
 def _hold_to_data(hold: Hold) -> list[object]:
-    return [hold.side.value, *(getattr(hold, name) for name in _HOLD_FIELDS), list(hold.pending)]
+    return [hold.side.value, *(getattr(hold, name) for name in _PLAIN_HOLD_FIELDS), list(hold.pending)]
 
 
 def _hold_from_data(row: list[object]) -> Hold:
     hold = Hold.__new__(Hold)
     hold.side = Side(str(row[0]))
-    for name, value in zip(_HOLD_FIELDS, row[1:-1], strict=True):
+    for name, value in zip(_PLAIN_HOLD_FIELDS, row[1:-1], strict=True):
         setattr(hold, name, value)
     hold.pending = pending_from_data(row[-1])  # type: ignore[arg-type]
     return hold

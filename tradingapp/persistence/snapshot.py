@@ -33,62 +33,21 @@ from typing import Any
 import msgpack
 
 from tradingapp.engine.book import OrderBook
-from tradingapp.engine.orders import Order
-from tradingapp.engine.risk import Account, Hold, Holding, Risk, pending_from_data
-from tradingapp.engine.types import OrderStatus, OrderType, SelfTradePrevention, Side
+from tradingapp.engine.orders import ORDER_ENUMS, ORDER_FIELDS, Order, orders_from_rows
+from tradingapp.engine.risk import HOLD_FIELDS, Account, Hold, Holding, Risk, pending_from_data
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence.gcpause import collector_paused
 
 SNAPSHOT_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 
-_ORDER_FIELDS = (
-    "order_id",
-    "account",
-    "side",
-    "order_type",
-    "price",
-    "stop_price",
-    "quantity",
-    "leaves",
-    "filled",
-    "notional",
-    "status",
-    "stp",
-    "post_only",
-    "client_order_id",
-    "fees",
-    "budget",
-)
-_HOLD_FIELDS = (
-    "order_id",
-    "account",
-    "symbol",
-    "side",
-    "asset",
-    "price",
-    "stop_price",
-    "quantity",
-    "filled",
-    "budgeted",
-    "rate",
-    "base",
-    "extra",
-    "client_order_id",
-    "pending",
-)
+# A hold's ``side`` is stored as an order's: ORDER_ENUMS decodes both.
 _INTERNED = frozenset({"account", "symbol", "asset", "side", "order_type", "status", "stp", "fees"})
-_ENUMS: dict[str, Any] = {
-    "side": Side,
-    "order_type": OrderType,
-    "status": OrderStatus,
-    "stp": SelfTradePrevention,
-}
 
 
 def _wire(name: str, value: Any) -> Any:
     """One distinct value of an interned field as stored (enums by wire name, fees as a pair)."""
-    if name in _ENUMS:
+    if name in ORDER_ENUMS:
         return value.value
     if name == "fees":
         return None if value is None else [value.maker, value.taker]
@@ -136,7 +95,7 @@ def _encode(venue: Venue) -> bytes:
                 }
                 for account in risk.accounts.values()
             ],
-            "holds": _columns(holds, _HOLD_FIELDS),
+            "holds": _columns(holds, HOLD_FIELDS),
         },
         "books": [_book_data(venue.books[symbol]) for symbol in sorted(venue.books)],
         "feed_seqs": venue.feed_seqs_data(),
@@ -151,9 +110,9 @@ def _book_data(book: OrderBook) -> dict[str, Any]:
         "last_trade_price": book.last_trade_price,
         "update_seq": book.update_seq,
         "trade_count": book.trade_count,
-        "resting": _columns(list(book.resting_orders()), _ORDER_FIELDS),
-        "stops": _columns(list(book.stops.orders()), _ORDER_FIELDS),
-        "done": _columns(list(book.done_orders()), _ORDER_FIELDS),
+        "resting": _columns(list(book.resting_orders()), ORDER_FIELDS),
+        "stops": _columns(list(book.stops.orders()), ORDER_FIELDS),
+        "done": _columns(list(book.done_orders()), ORDER_FIELDS),
     }
 
 
@@ -177,8 +136,8 @@ def _values(name: str, column: Any, decode: Callable[[Any], Any] | None = None) 
     table, codes = column
     if decode is not None:
         table = [decode(value) for value in table]
-    elif name in _ENUMS:
-        table = [_ENUMS[name](value) for value in table]
+    elif name in ORDER_ENUMS:
+        table = [ORDER_ENUMS[name](value) for value in table]
     return map(table.__getitem__, codes)
 
 
@@ -207,49 +166,11 @@ def _restore(data: dict[str, Any], venue: Venue) -> None:
 
 
 def _orders(columns: dict[str, Any], fees: Callable[[Any], Any]) -> Iterator[Order]:
-    new = Order.__new__
     rows = zip(
-        *(_values(name, columns[name], fees if name == "fees" else None) for name in _ORDER_FIELDS),
+        *(_values(name, columns[name], fees if name == "fees" else None) for name in ORDER_FIELDS),
         strict=True,
     )
-    for (
-        oid,
-        account,
-        side,
-        otype,
-        price,
-        stop,
-        qty,
-        leaves,
-        filled,
-        notional,
-        status,
-        stp,
-        post_only,
-        cid,
-        rates,
-        budget,
-    ) in rows:
-        order = new(Order)
-        order.order_id = oid
-        order.account = account
-        order.side = side
-        order.order_type = otype
-        order.price = price
-        order.stop_price = stop
-        order.quantity = qty
-        order.leaves = leaves
-        order.filled = filled
-        order.notional = notional
-        order.status = status
-        order.stp = stp
-        order.post_only = post_only
-        order.client_order_id = cid
-        order.fees = rates
-        order.budget = budget
-        order.prev = None
-        order.next = None
-        yield order
+    return orders_from_rows(rows)
 
 
 def _restore_risk(data: dict[str, Any], risk: Risk) -> None:
@@ -265,7 +186,7 @@ def _restore_risk(data: dict[str, Any], risk: Risk) -> None:
         account.done_client_ids = dict(zip(flat[::2], flat[1::2], strict=True))
     columns = data["holds"]
     new = Hold.__new__
-    rows = zip(*(_values(name, columns[name]) for name in _HOLD_FIELDS), strict=True)
+    rows = zip(*(_values(name, columns[name]) for name in HOLD_FIELDS), strict=True)
     for (
         oid,
         account_name,

@@ -92,8 +92,7 @@ def read_record(
 
 # -- segment header ----------------------------------------------------------------------------
 
-SEGMENT_MAGIC: Final = b"TAJ1"
-SEGMENT_MAGIC_FAMILY: Final = b"TAJ"  # every journal format version keeps this prefix
+SEGMENT_MAGIC: Final = b"TAJ1"  # every journal format version keeps the prefix "TAJ"
 SEGMENT_VERSION: Final = 1
 _SEGMENT_HEADER_BODY: Final = struct.Struct("<4sHQ")
 SEGMENT_HEADER: Final = struct.Struct("<4sHQI")
@@ -118,17 +117,9 @@ def parse_segment_header(data: bytes | bytearray | memoryview, path: Path) -> in
         return f"torn segment header ({len(data)} of {SEGMENT_HEADER_SIZE} bytes)"
     magic, version, first_seq, crc = SEGMENT_HEADER.unpack_from(data, 0)
     intact = _crc32(memoryview(data)[: SEGMENT_HEADER_SIZE - 4]) == crc
-    family = magic[:3] == SEGMENT_MAGIC_FAMILY and magic[3:4].isdigit()
-    if family and magic != SEGMENT_MAGIC:
-        raise JournalFormatError(
-            path, f"journal format {magic.decode('ascii')!r} is not supported (this build reads TAJ1)"
-        )
-    if intact and magic != SEGMENT_MAGIC:
-        raise JournalFormatError(path, f"not a TradingApp journal segment (magic {magic!r})")
-    if intact and version != SEGMENT_VERSION:
-        raise JournalFormatError(
-            path, f"journal segment version {version} is not supported (this build reads {SEGMENT_VERSION})"
-        )
+    JournalFormatError.refuse_other_format(
+        path, (magic, version), (SEGMENT_MAGIC, SEGMENT_VERSION), intact=intact
+    )
     if not intact:
         return "corrupt segment header (bad crc)"
     if first_seq < 1:

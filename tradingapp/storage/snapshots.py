@@ -38,8 +38,7 @@ from tradingapp.storage.segments import list_segments
 
 log = structlog.get_logger("tradingapp.storage")
 
-SNAPSHOT_MAGIC: Final = b"TAS1"
-SNAPSHOT_MAGIC_FAMILY: Final = b"TAS"
+SNAPSHOT_MAGIC: Final = b"TAS1"  # every snapshot format version keeps the prefix "TAS"
 SNAPSHOT_VERSION: Final = 1
 _HEADER_BODY: Final = struct.Struct("<4sHQQI")
 SNAPSHOT_HEADER: Final = struct.Struct("<4sHQQII")
@@ -141,16 +140,9 @@ def read_snapshot(path: Path, expected_seq: int | None = None) -> Snapshot | str
         return f"short file ({len(data)} bytes)"
     magic, version, seq, length, body_crc, header_crc = SNAPSHOT_HEADER.unpack_from(data, 0)
     intact = zlib.crc32(memoryview(data)[: SNAPSHOT_HEADER_SIZE - 4]) == header_crc
-    if magic[:3] == SNAPSHOT_MAGIC_FAMILY and magic[3:4].isdigit() and magic != SNAPSHOT_MAGIC:
-        raise SnapshotFormatError(
-            path, f"snapshot format {magic.decode('ascii')!r} is not supported (this build reads TAS1)"
-        )
-    if intact and magic != SNAPSHOT_MAGIC:
-        raise SnapshotFormatError(path, f"not a TradingApp snapshot (magic {magic!r})")
-    if intact and version != SNAPSHOT_VERSION:
-        raise SnapshotFormatError(
-            path, f"snapshot version {version} is not supported (this build reads {SNAPSHOT_VERSION})"
-        )
+    SnapshotFormatError.refuse_other_format(
+        path, (magic, version), (SNAPSHOT_MAGIC, SNAPSHOT_VERSION), intact=intact
+    )
     if not intact:
         return "corrupt header (bad crc)"
     if expected_seq is not None and seq != expected_seq:
