@@ -55,7 +55,9 @@ from tradingapp.storage.fileops import (
 from tradingapp.storage.records import (
     MAX_RECORD_BYTES,
     MIN_RECORD_LENGTH,
+    RECORD_HEADER,
     RECORD_OVERHEAD,
+    RECORD_SEQ_TS,
     SEGMENT_HEADER_SIZE,
     encode_segment_header,
 )
@@ -70,8 +72,8 @@ FSYNC_MODES: Final = (FSYNC_ALWAYS, FSYNC_BATCH, FSYNC_OFF)
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 DEFAULT_MAX_BACKLOG_BYTES: Final = 8 * 1024 * 1024
 
-_pack_prefix = struct.Struct("<II").pack
-_pack_seq_ts = struct.Struct("<Qq").pack
+_pack_header = RECORD_HEADER.pack  # length, crc, seq, time stamp
+_pack_seq_ts = RECORD_SEQ_TS.pack  # what the crc covers ahead of the payload
 _crc32 = zlib.crc32
 
 
@@ -128,6 +130,7 @@ class JournalWriter:
         self._release_waiters: set[asyncio.Future[None]] = set()
         self._failed: BaseException | None = None
         self._closed = False
+        self._accepting = True  # neither failed nor closed (one test on the append path)
         #: Counters for tests and measurements.
         self.fsyncs = 0
         self.writes = 0
@@ -147,12 +150,10 @@ class JournalWriter:
             if size < SEGMENT_HEADER_SIZE:
                 raise ValueError(f"{path}: torn segment header; run recover_journal() first")
             self._fd = fs.open(path, APPEND_FLAGS)
-            self._seg_size = size
-            self._seg_has_records = size > SEGMENT_HEADER_SIZE
+            self._seg_size = size  # over SEGMENT_HEADER_SIZE: the segment holds records
             first_run = None
         else:
             self._seg_size = SEGMENT_HEADER_SIZE
-            self._seg_has_records = False
             first_run = next_seq  # the segment is created by the first write
         self._tail = bytearray()
         # Buffered bytes per segment: (first_seq of a segment to create first, or None, bytes).
@@ -221,7 +222,7 @@ class JournalWriter:
         Raises ValueError for a payload over the size limit or a time stamp outside int64 (nothing
         is appended then), and :class:`JournalFailedError` once the writer has failed or closed.
         """
-        if self._failed is not None or self._closed:
+        if not self._accepting:
             raise self._unusable()
         size = len(payload)
         if size > self._max_payload:
@@ -231,19 +232,18 @@ class JournalWriter:
             body = _pack_seq_ts(seq, ts_ns)
         except struct.error as exc:
             raise ValueError(f"journal time stamp {ts_ns!r} is not an int64") from exc
-        if self._seg_size >= self._segment_bytes and self._seg_has_records:
+        seg_size = self._seg_size
+        if seg_size >= self._segment_bytes and seg_size > SEGMENT_HEADER_SIZE:  # a full segment
             tail = bytearray()
             self._runs.append((seq, tail))
             self._tail = tail
-            self._seg_size = SEGMENT_HEADER_SIZE
+            seg_size = SEGMENT_HEADER_SIZE
         else:
             tail = self._tail
-        tail += _pack_prefix(size + MIN_RECORD_LENGTH, _crc32(payload, _crc32(body)))
-        tail += body
+        tail += _pack_header(size + MIN_RECORD_LENGTH, _crc32(payload, _crc32(body)), seq, ts_ns)
         tail += payload
         size += RECORD_OVERHEAD
-        self._seg_size += size
-        self._seg_has_records = True
+        self._seg_size = seg_size + size
         self._backlog += size
         self._next_seq = seq + 1
         if self._always:
@@ -334,6 +334,7 @@ class JournalWriter:
                 self.flush_now()
         finally:
             self._closed = True
+            self._accepting = False
             if self._syncer is not None:
                 self._syncer.stop()
                 self._syncer = None
@@ -469,6 +470,7 @@ class JournalWriter:
         if self._failed is not None:
             return
         self._failed = exc
+        self._accepting = False
         self._gate.clear()
         log.critical(
             "journal_failed",
