@@ -10,8 +10,9 @@ happens there except under ``fsync="always"``. What happens next depends on the 
 ``batch`` (group commit, the default)
     The first append in a loop iteration schedules a flush with ``loop.call_soon``. The flush does
     one ``write()`` of everything buffered, then hands the fsync to one long-lived thread (one lock
-    release to wake it, one ``call_soon_threadsafe`` back per group) while the loop keeps running. Records appended meanwhile form the next group, which is
-    written as soon as the fsync in flight completes. At most one fsync is in flight.
+    release to wake it, one ``call_soon_threadsafe`` back per group) while the loop keeps
+    running. Records appended meanwhile form the next group, which is written as soon as the
+    fsync in flight completes. At most one fsync is in flight.
 ``off``
     The buffer is written at the end of the loop iteration and never fsynced (the OS decides).
 
