@@ -9,9 +9,10 @@ happens there except under ``fsync="always"``. What happens next depends on the 
     Each append writes its record and fsyncs it before returning, so the ack can follow at once.
 ``batch`` (group commit, the default)
     The first append in a loop iteration schedules a flush with ``loop.call_soon``. The flush does
-    one ``write()`` of everything buffered, then runs the fsync in a dedicated one-thread executor
-    while the loop keeps running. Records appended meanwhile form the next group, which is
-    written as soon as the fsync in flight completes. At most one fsync is in flight.
+    one ``write()`` of everything buffered, then hands the fsync to one long-lived thread (one lock
+    release to wake it, one ``call_soon_threadsafe`` back per group) while the loop keeps
+    running. Records appended meanwhile form the next group, which is written as soon as the
+    fsync in flight completes. At most one fsync is in flight.
 ``off``
     The buffer is written at the end of the loop iteration and never fsynced (the OS decides).
 
@@ -32,9 +33,9 @@ predecessor lacks some (that would be mid-log damage, which recovery refuses).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import struct
+import threading
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -55,7 +56,9 @@ from tradingapp.storage.fileops import (
 from tradingapp.storage.records import (
     MAX_RECORD_BYTES,
     MIN_RECORD_LENGTH,
+    RECORD_HEADER,
     RECORD_OVERHEAD,
+    RECORD_SEQ_TS,
     SEGMENT_HEADER_SIZE,
     encode_segment_header,
 )
@@ -70,8 +73,8 @@ FSYNC_MODES: Final = (FSYNC_ALWAYS, FSYNC_BATCH, FSYNC_OFF)
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
 DEFAULT_MAX_BACKLOG_BYTES: Final = 8 * 1024 * 1024
 
-_pack_prefix = struct.Struct("<II").pack
-_pack_seq_ts = struct.Struct("<Qq").pack
+_pack_header = RECORD_HEADER.pack  # length, crc, seq, time stamp
+_pack_seq_ts = RECORD_SEQ_TS.pack  # what the crc covers ahead of the payload
 _crc32 = zlib.crc32
 
 
@@ -119,14 +122,16 @@ class JournalWriter:
         self._backlog = 0
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._inflight: concurrent.futures.Future[None] | None = None
+        self._syncer: _FsyncThread | None = None
+        self._inflight: int | None = None  # the generation of the fsync in flight
+        self._generation = 0
         self._inflight_target = 0
         self._gate: deque[tuple[int, Callable[..., Any], tuple[Any, ...]]] = deque()
         self._room_waiters: list[asyncio.Future[None]] = []
         self._release_waiters: set[asyncio.Future[None]] = set()
         self._failed: BaseException | None = None
         self._closed = False
+        self._accepting = True  # neither failed nor closed (one test on the append path)
         #: Counters for tests and measurements.
         self.fsyncs = 0
         self.writes = 0
@@ -146,12 +151,10 @@ class JournalWriter:
             if size < SEGMENT_HEADER_SIZE:
                 raise ValueError(f"{path}: torn segment header; run recover_journal() first")
             self._fd = fs.open(path, APPEND_FLAGS)
-            self._seg_size = size
-            self._seg_has_records = size > SEGMENT_HEADER_SIZE
+            self._seg_size = size  # over SEGMENT_HEADER_SIZE: the segment holds records
             first_run = None
         else:
             self._seg_size = SEGMENT_HEADER_SIZE
-            self._seg_has_records = False
             first_run = next_seq  # the segment is created by the first write
         self._tail = bytearray()
         # Buffered bytes per segment: (first_seq of a segment to create first, or None, bytes).
@@ -220,7 +223,7 @@ class JournalWriter:
         Raises ValueError for a payload over the size limit or a time stamp outside int64 (nothing
         is appended then), and :class:`JournalFailedError` once the writer has failed or closed.
         """
-        if self._failed is not None or self._closed:
+        if not self._accepting:
             raise self._unusable()
         size = len(payload)
         if size > self._max_payload:
@@ -230,19 +233,18 @@ class JournalWriter:
             body = _pack_seq_ts(seq, ts_ns)
         except struct.error as exc:
             raise ValueError(f"journal time stamp {ts_ns!r} is not an int64") from exc
-        if self._seg_size >= self._segment_bytes and self._seg_has_records:
+        seg_size = self._seg_size
+        if seg_size >= self._segment_bytes and seg_size > SEGMENT_HEADER_SIZE:  # a full segment
             tail = bytearray()
             self._runs.append((seq, tail))
             self._tail = tail
-            self._seg_size = SEGMENT_HEADER_SIZE
+            seg_size = SEGMENT_HEADER_SIZE
         else:
             tail = self._tail
-        tail += _pack_prefix(size + MIN_RECORD_LENGTH, _crc32(payload, _crc32(body)))
-        tail += body
+        tail += _pack_header(size + MIN_RECORD_LENGTH, _crc32(payload, _crc32(body)), seq, ts_ns)
         tail += payload
         size += RECORD_OVERHEAD
-        self._seg_size += size
-        self._seg_has_records = True
+        self._seg_size = seg_size + size
         self._backlog += size
         self._next_seq = seq + 1
         if self._always:
@@ -306,10 +308,12 @@ class JournalWriter:
         if self._closed:
             return
         try:
-            inflight = self._inflight
-            if inflight is not None:
+            if self._inflight is not None:
                 self._inflight = None
-                inflight.result()
+                assert self._syncer is not None
+                error = self._syncer.wait()
+                if error is not None:
+                    raise error
                 self._durable_seq = max(self._durable_seq, self._inflight_target)
             if self._backlog:
                 self._write_pending()
@@ -331,9 +335,10 @@ class JournalWriter:
                 self.flush_now()
         finally:
             self._closed = True
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
+            self._accepting = False
+            if self._syncer is not None:
+                self._syncer.stop()
+                self._syncer = None
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 try:
@@ -370,32 +375,25 @@ class JournalWriter:
     def _start_fsync(self) -> None:
         fd = self._fd
         assert fd is not None
-        loop = self._loop
-        assert loop is not None
-        executor = self._executor
-        if executor is None:
-            executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="journal-fsync")
-            self._executor = executor
-        try:
-            future = executor.submit(self._fs.fsync, fd)
-        except Exception as exc:
-            self._fail(exc)
-            return
-        self._inflight = future
+        syncer = self._syncer
+        if syncer is None:
+            assert self._loop is not None
+            try:
+                syncer = _FsyncThread(self._fs.fsync, self._loop, self._fsync_done)
+            except Exception as exc:
+                self._fail(exc)
+                return
+            self._syncer = syncer
+        self._generation += 1
+        self._inflight = self._generation
         self._inflight_target = self._written_seq
         self.fsyncs += 1
+        syncer.start(fd, self._generation)
 
-        def done(_: concurrent.futures.Future[None]) -> None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                loop.call_soon_threadsafe(self._fsync_done, future)
-
-        future.add_done_callback(done)
-
-    def _fsync_done(self, future: concurrent.futures.Future[None]) -> None:
-        if future is not self._inflight:
+    def _fsync_done(self, generation: int, exc: BaseException | None) -> None:
+        if generation != self._inflight:
             return  # already consumed by flush_now()/close()
         self._inflight = None
-        exc = future.exception()
         if exc is not None:
             self._fail(exc)
             return
@@ -473,6 +471,7 @@ class JournalWriter:
         if self._failed is not None:
             return
         self._failed = exc
+        self._accepting = False
         self._gate.clear()
         log.critical(
             "journal_failed",
@@ -501,6 +500,72 @@ class JournalWriter:
             error.__cause__ = self._failed
             return error
         return JournalFailedError("the journal writer is closed")
+
+
+class _FsyncThread:
+    """One long-lived thread that runs the group commits' fsyncs, one at a time.
+
+    Cheaper per group than an executor (no future, work item or condition variables): the loop
+    releases a lock to wake the thread, and the thread reports back with one
+    ``call_soon_threadsafe(on_done, generation, error_or_None)``. ``wait()`` lets the loop block
+    for the fsync in flight instead (``flush_now``); the loop then ignores the late report by its
+    generation.
+    """
+
+    def __init__(
+        self,
+        fsync: Callable[[int], None],
+        loop: asyncio.AbstractEventLoop,
+        on_done: Callable[[int, BaseException | None], None],
+    ) -> None:
+        self._fsync = fsync
+        self._loop = loop
+        self._on_done = on_done
+        self._wake = threading.Lock()  # released by the loop to start one fsync
+        self._wake.acquire()
+        self._idle = threading.Lock()  # held from start() until that fsync has finished
+        self._fd = -1
+        self._generation = 0
+        self._error: BaseException | None = None
+        self._stopping = False
+        # A daemon: a writer that is never closed must not keep the process alive at exit.
+        self._thread = threading.Thread(target=self._run, name="journal-fsync", daemon=True)
+        self._thread.start()
+
+    def start(self, fd: int, generation: int) -> None:
+        """Start an fsync of ``fd``; only while none is in flight (the writer ensures it)."""
+        self._idle.acquire()
+        self._fd = fd
+        self._generation = generation
+        self._wake.release()
+
+    def wait(self) -> BaseException | None:
+        """Block until the fsync in flight (if any) has finished; return its error, if any."""
+        with self._idle:
+            return self._error
+
+    def stop(self) -> None:
+        """Wait for the fsync in flight, then end the thread."""
+        self._idle.acquire()  # the thread is back waiting: _wake is held
+        self._stopping = True
+        self._wake.release()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.acquire()
+            if self._stopping:
+                return
+            error: BaseException | None = None
+            try:
+                self._fsync(self._fd)
+            except BaseException as exc:
+                error = exc
+            self._error = error
+            generation = self._generation
+            self._idle.release()
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                self._loop.call_soon_threadsafe(self._on_done, generation, error)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
