@@ -351,7 +351,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         example={
             "type": "logon",
             "account": "alice",
-            "session_id": "s-17",
+            "session_id": 17,
             "heartbeat_interval": "30",
             "request_id": 1,
         },
