@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tradingapp serve
+	$(BIN)/tradingapp serve $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

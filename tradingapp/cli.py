@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,16 +30,28 @@ def _serve(args: argparse.Namespace) -> int:
     return code
 
 
+def _engine_data_dir(command: str, data_dir: str) -> Path | None:
+    """``data_dir`` if an engine has written there, else None after saying so on stderr: a
+    mistyped path must not print an empty journal or the config's opening balances."""
+    path = Path(data_dir)
+    if (path / "journal").is_dir() or (path / "snapshots").is_dir():
+        return path
+    print(f"tradingapp {command}: no engine data (journal or snapshots) in {path}", file=sys.stderr)
+    return None
+
+
 def _journal(args: argparse.Namespace) -> int:
     from tradingapp.audit import print_journal
 
-    return print_journal(Path(args.data_dir), args.config, sys.stdout)
+    data_dir = _engine_data_dir("journal", args.data_dir)
+    return 2 if data_dir is None else print_journal(data_dir, args.config, sys.stdout)
 
 
 def _accounts(args: argparse.Namespace) -> int:
     from tradingapp.audit import print_accounts
 
-    return print_accounts(Path(args.data_dir), args.config, sys.stdout)
+    data_dir = _engine_data_dir("accounts", args.data_dir)
+    return 2 if data_dir is None else print_accounts(data_dir, args.config, sys.stdout)
 
 
 def _loadgen(args: argparse.Namespace) -> int:
@@ -99,7 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (``tradingapp journal | head``): stop quietly, as other CLI tools
+        # do; stdout is pointed at /dev/null so that the interpreter's final flush cannot fail
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

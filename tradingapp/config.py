@@ -158,7 +158,7 @@ class ServerConfig:
     mailbox_size: int = 1024  # bound of each actor's mailbox (messages)
     subscriber_queue: int = 10_000  # outbound messages queued per connection before it is slow
     heartbeat_interval: float = 30.0  # seconds
-    logon_timeout: float = 10.0  # seconds to log on after connecting
+    logon_timeout: float = 60.0  # seconds to log on after connecting (a person at nc reads first)
     max_auth_failures: int = 3  # failed logons before the connection is closed
 
 

@@ -240,16 +240,22 @@ def depth_message(
 
 
 def cancel_reject(spec: SymbolSpec | None, event: CancelRejected, request_id: Any = None) -> dict[str, Any]:
-    """Return the cancel-reject message for a cancel or replace the book refused."""
+    """Return the cancel-reject message for a cancel or replace the book refused.
+
+    ``client_order_id`` is the request's own (FIX ClOrdID); a request without one gets the
+    order's, as known, like an execution report. ``order`` is only set for the account's own
+    order, so nothing leaks about another account's.
+    """
     order = event.order
+    own_id = None if order is None else order.client_order_id
     return cancel_reject_message(
         event.response_to,
         event.reason,
         event.text,
         request_id,
         order_id=event.order_id,
-        client_order_id=event.client_order_id,
-        orig_client_order_id=None if order is None else order.client_order_id,
+        client_order_id=event.client_order_id if event.client_order_id is not None else own_id,
+        orig_client_order_id=own_id,
         symbol=None if spec is None else spec.symbol,
         order_status=None if order is None else order.status,
     )

@@ -28,11 +28,16 @@ from tradingapp.config import VenueConfig
 from tradingapp.latency import BookTracer, LatencyStats
 from tradingapp.outbox import Outbox
 from tradingapp.persistence.store import EngineStore
+from tradingapp.storage import StorageError
 
 log = structlog.get_logger("tradingapp.server")
 
 #: Seconds a thread waiting for the GIL waits before it asks the running thread to hand it over.
 GIL_SWITCH_INTERVAL = 0.001
+
+
+class ListenError(OSError):
+    """The engine recovered but could not open its listening socket (e.g. the port is taken)."""
 
 
 class Engine:
@@ -97,7 +102,12 @@ class Engine:
             actor.start()
         loop = asyncio.get_running_loop()
         self._snapshotter = loop.create_task(self._snapshot_loop(), name="snapshotter")
-        self.server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
+        try:
+            self.server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
+        except OSError as e:  # e.g. the port is taken: undo the start (no snapshot, lock freed)
+            self.exit_code = 1
+            await self.stop()
+            raise ListenError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
         sockname = self.server.sockets[0].getsockname()
         log.info(
             "engine_started",
@@ -210,12 +220,21 @@ async def serve(
     repair: bool = False,
     latency_stats: bool = False,
 ) -> int:
-    """Run an engine until SIGTERM/SIGINT; return the process exit status."""
+    """Run an engine until SIGTERM/SIGINT; return the process exit status.
+
+    A start-up refusal (the data dir in use, a damaged journal, the port taken) is one line on
+    stderr and exit status 1, not a traceback: it is the operator's to fix, not a bug.
+    """
     engine = Engine(config, data_dir=data_dir, fsync=fsync, repair=repair, latency_stats=latency_stats)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(engine.stop()))
-    bound_host, bound_port = await engine.start(host, port)
+    try:
+        bound_host, bound_port = await engine.start(host, port)
+    except (StorageError, OSError) as e:
+        log.error("engine_refused_to_start", error=str(e))
+        print(f"tradingapp serve: {e}", file=sys.stderr, flush=True)
+        return 1
     print(f"listening on {bound_host}:{bound_port}", flush=True)
     await engine.stopped.wait()
     return engine.exit_code

@@ -325,7 +325,8 @@ async def test_book_query_returns_depth_once(venue: EngineHarness, mode: str) ->
 async def test_subscribe_errors(venue: EngineHarness, mode: str) -> None:
     c = await venue.client(mode)
     await c.send({"type": "subscribe", "symbol": "DOGE-USDT", "channels": ["bbo"], "request_id": 1})
-    assert (await c.recv("reject", request_id=1))["reason"] == "unknown_symbol"
+    rej = await c.recv("reject", request_id=1)
+    assert (rej["reason"], rej["ref_type"]) == ("unknown_symbol", "subscribe")
     await c.send({"type": "subscribe", "symbol": SYM, "channels": ["bbo"], "depth": 51, "request_id": 2})
     rej = await c.recv("reject", request_id=2)
     assert rej["reason"] == "invalid_field" and rej["field"] == "depth"
@@ -335,7 +336,8 @@ async def test_subscribe_errors(venue: EngineHarness, mode: str) -> None:
     await c.send({"type": "subscribe", "symbol": SYM, "channels": [], "request_id": 4})
     assert (await c.recv("reject", request_id=4))["reason"] in ("invalid_field", "missing_field")
     await c.send({"type": "book", "symbol": "NOPE", "request_id": 5})
-    assert (await c.recv("reject", request_id=5))["reason"] == "unknown_symbol"
+    rej = await c.recv("reject", request_id=5)
+    assert (rej["reason"], rej["ref_type"]) == ("unknown_symbol", "book")  # the request it answers
 
 
 async def test_trades_replayed_on_subscribe_and_updates_continue(venue: EngineHarness) -> None:

@@ -548,6 +548,36 @@ async def test_all_sessions_of_an_account_receive_its_reports(venue: EngineHarne
     assert not [r for r in other.reports() if r["order_id"] == b["order_id"]]
 
 
+async def test_cancel_reject_names_the_order_as_known(venue: EngineHarness, mode: str) -> None:
+    """Issue 3: a cancel_reject carries ``order_id``/``client_order_id`` as known. A request
+    without a client_order_id of its own gets the order's, like an execution report."""
+    c = await venue.logged_on("alice", mode)
+    a = await c.order(SYM, "buy", "limit", "0.1", "29000", client_order_id="known-1")
+    await c.send({"type": "cancel", "order_id": a["order_id"]})
+    await final(c, a["order_id"])
+    await c.send({"type": "cancel", "symbol": SYM, "order_id": a["order_id"], "request_id": "again"})
+    rej = await c.recv("cancel_reject", request_id="again")
+    assert (rej["reason"], rej["order_id"], rej["order_status"]) == (
+        "order_not_open",
+        a["order_id"],
+        "canceled",
+    )
+    assert (rej["client_order_id"], rej["orig_client_order_id"]) == ("known-1", "known-1")
+    # the request's own client_order_id wins (FIX ClOrdID of the cancel request)
+    await c.send(
+        {
+            "type": "replace",
+            "symbol": SYM,
+            "orig_client_order_id": "known-1",
+            "client_order_id": "mine",
+            "price": "29001",
+            "request_id": "own",
+        }
+    )
+    rej = await c.recv("cancel_reject", request_id="own")
+    assert (rej["client_order_id"], rej["orig_client_order_id"]) == ("mine", "known-1")
+
+
 async def test_other_accounts_order_looks_unknown(venue: EngineHarness, mode: str) -> None:
     alice = await venue.logged_on("alice", mode)
     bob = await venue.logged_on("bob", mode)
@@ -565,6 +595,7 @@ async def test_other_accounts_order_looks_unknown(venue: EngineHarness, mode: st
         rej = await bob.recv("cancel_reject", request_id=f"c{i}")
         assert rej["reason"] == "unknown_order", rej
         assert rej.get("order_status") is None  # nothing about alice's order leaks
+        assert rej.get("client_order_id") is None
     await bob.send(
         {"type": "replace", "symbol": SYM, "order_id": oid, "quantity": "0.05", "request_id": "rp"}
     )

@@ -35,7 +35,7 @@ async def test_logon_good(venue: EngineHarness, mode: str) -> None:
     assert reply["account"] == "alice"
     assert reply["request_id"] == 7
     assert reply["session_id"] is not None
-    assert float(reply["heartbeat_interval"]) == 30
+    assert reply["heartbeat_interval"] == "30"  # a plain decimal string, like every decimal sent
     # logged on: an account query works
     assert "BTC" in await c.balances()
 
@@ -154,6 +154,12 @@ async def test_unknown_type_and_missing_type(venue: EngineHarness, mode: str) ->
     await c.send({"type": "frobnicate", "request_id": "u"})
     rej = await c.recv("reject", request_id="u")
     assert rej["reason"] == "unknown_message_type"
+    assert rej["ref_type"] == "frobnicate"  # the offending type, as issue and docs promise
+    # a type that is no valid name is not echoed (the reject stays a well-formed message)
+    await c.send({"type": "x" * 65, "request_id": "long"})
+    rej = await c.recv("reject", request_id="long")
+    assert rej["reason"] == "unknown_message_type"
+    assert "ref_type" not in rej
     await c.send({"request_id": "m", "symbol": "BTC-USDT"})
     rej = await c.recv("reject", request_id="m")
     assert rej["reason"] == "missing_field"
@@ -305,7 +311,7 @@ async def test_server_sends_heartbeat_when_idle(harness: EngineHarness, mode: st
     await harness.start(with_server(load_config(), heartbeat_interval=0.3))
     c = await harness.client(mode)
     reply = await c.logon("alice")
-    assert float(reply["heartbeat_interval"]) == 0.3
+    assert reply["heartbeat_interval"] == "0.3"
     hb = await c.recv("heartbeat", timeout=2)
     assert hb.get("test_request_id") is None
 

@@ -110,7 +110,7 @@ def test_issue_example_loads_with_defaults() -> None:
         7001,
         65536,
         30.0,
-        10.0,
+        60.0,  # a person at nc has time to read `help` before logging on
         3,
     )
     p = c.persistence

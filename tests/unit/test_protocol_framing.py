@@ -222,6 +222,7 @@ def test_malformed_body_is_fatal_malformed_message(body: bytes) -> None:
     assert error.fatal
     assert decoder.closed
     assert decoder.buffered == 0
+    assert not error.text.rstrip().endswith(":"), error.text  # the text says something
 
 
 def test_deep_nesting_inside_a_map_decodes_and_is_left_to_validation() -> None:

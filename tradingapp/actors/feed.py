@@ -237,7 +237,7 @@ class FeedPublisher(Actor):
                 reject(
                     Reason.UNKNOWN_SYMBOL,
                     f"unknown symbol {request.symbol!r}",
-                    "subscribe",
+                    "book" if request.once else "subscribe",
                     request.request_id,
                 )
             )

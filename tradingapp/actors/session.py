@@ -31,6 +31,7 @@ import hmac
 import socket
 import time
 from collections import deque
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -75,6 +76,11 @@ _NEEDS_LOGON = _ORDER_ENTRY | {"order_status", "open_orders", "balances", "stats
 _SIDE = {member.value: member for member in Side}
 _ORDER_TYPE = {member.value: member for member in OrderType}
 _STP = {member.value: member for member in SelfTradePrevention}
+
+
+def _plain_decimal(seconds: float) -> str:
+    """A config float as the wire's plain decimal string: ``30.0`` -> ``"30"``, never ``"1e-05"``."""
+    return format(Decimal(repr(seconds)).normalize(), "f")
 
 
 class TokenBucket:
@@ -363,7 +369,7 @@ class Session(asyncio.Protocol):
             "type": "logon",
             "account": self.account,
             "session_id": self.session_id,
-            "heartbeat_interval": str(self.config.server.heartbeat_interval),
+            "heartbeat_interval": _plain_decimal(self.config.server.heartbeat_interval),
         }
         if rid is not None:
             reply["request_id"] = rid

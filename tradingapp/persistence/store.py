@@ -25,6 +25,7 @@ from tradingapp.persistence.gcpause import collector_paused
 from tradingapp.persistence.replay import Replayer
 from tradingapp.persistence.snapshot import decode_snapshot, encode_snapshot
 from tradingapp.storage import (
+    DataDirLock,
     JournalReading,
     JournalWriter,
     load_latest_snapshot,
@@ -103,23 +104,30 @@ class EngineStore:
         self._snapshot_time = 0.0
         self._child: _Child | None = None  # a snapshot being written by a forked child
         self._retry_after = 0.0  # no new background snapshot before (after a failed one)
+        self._lock = DataDirLock(self.data_dir)  # one engine per data dir
 
     def recover(self) -> Venue:
         """Rebuild the state, open the journal for appending and finish in-flight work."""
         started = time.perf_counter()
-        (self.data_dir / "journal").mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "snapshots").mkdir(parents=True, exist_ok=True)
-        venue, replayer, next_seq, snapshot_seq = replay_journal(
-            self.config, self.data_dir, repair=self.repair
-        )
-        self.recovered_records = replayer.applied
-        self.journal = JournalWriter(
-            self.data_dir / "journal",
-            next_seq,
-            fsync=self.fsync,
-            segment_bytes=self.config.persistence.segment_bytes,
-            on_fatal=self._on_fatal,
-        )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()  # before reading anything: another engine may be writing
+        try:
+            (self.data_dir / "journal").mkdir(exist_ok=True)
+            (self.data_dir / "snapshots").mkdir(exist_ok=True)
+            venue, replayer, next_seq, snapshot_seq = replay_journal(
+                self.config, self.data_dir, repair=self.repair
+            )
+            self.recovered_records = replayer.applied
+            self.journal = JournalWriter(
+                self.data_dir / "journal",
+                next_seq,
+                fsync=self.fsync,
+                segment_bytes=self.config.persistence.segment_bytes,
+                on_fatal=self._on_fatal,
+            )
+        except BaseException:
+            self._lock.release()
+            raise
         owed = replayer.pending_steps()
         now = time.time_ns()
         for kind, symbol in owed:
@@ -224,13 +232,17 @@ class EngineStore:
             log.error("snapshot_failed", seq=child.seq, pid=child.pid, exit_code=code, seconds=seconds)
 
     def close(self, *, snapshot: bool) -> None:
-        """Flush the journal and, when the engine stopped cleanly, write a snapshot and prune."""
-        self.poll_snapshot(block=True)
-        journal = self.journal
-        if journal.failed:
+        """Flush the journal and, when the engine stopped cleanly, write a snapshot and prune;
+        then free the data dir for the next engine."""
+        try:
+            self.poll_snapshot(block=True)
+            journal = self.journal
+            if journal.failed:
+                journal.close()
+                return
+            journal.flush_now()
+            if snapshot and self.venue is not None and journal.last_seq > self._snapshot_seq:
+                self.take_snapshot(time.monotonic())
             journal.close()
-            return
-        journal.flush_now()
-        if snapshot and self.venue is not None and journal.last_seq > self._snapshot_seq:
-            self.take_snapshot(time.monotonic())
-        journal.close()
+        finally:
+            self._lock.release()

@@ -147,7 +147,8 @@ class FrameDecoder:
                 if unpacker.tell() != self._consumed:
                     raise ValueError("frame holds more than one msgpack object")
             except Exception as e:  # any malformed input: msgpack raises several types
-                out.append(self._fail_body(f"invalid msgpack: {type(e).__name__}: {str(e)[:80]}"))
+                detail = str(e)[:80] or "not a valid msgpack object"  # FormatError has no text
+                out.append(self._fail_body(f"invalid msgpack: {type(e).__name__}: {detail}"))
                 return out
             if type(obj) is not dict:
                 out.append(self._fail_body(f"a frame must hold a map, not {type_name(obj)}"))

@@ -351,7 +351,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         example={
             "type": "logon",
             "account": "alice",
-            "session_id": "s-17",
+            "session_id": 17,
             "heartbeat_interval": "30",
             "request_id": 1,
         },
@@ -440,7 +440,11 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         "A `cancel` or `replace` was refused; the order is unchanged.",
         (
             req("order_id", Kind.ORDER_ID, "Venue id of the target order, if known.", nullable=True),
-            opt("client_order_id", Kind.CLIENT_ID, "The request's client_order_id, if it had one."),
+            opt(
+                "client_order_id",
+                Kind.CLIENT_ID,
+                "The request's client_order_id; without one, the target order's client id, if known.",
+            ),
             opt("orig_client_order_id", Kind.CLIENT_ID, "The target's client id, if known."),
             opt("symbol", Kind.STRING, "Symbol of the target order, if known."),
             opt(

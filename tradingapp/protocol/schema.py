@@ -661,8 +661,14 @@ def validate_client_message(obj: object) -> ClientMessage | ProtocolError:
     if table is None:
         if mtype is None:
             return ProtocolError(Reason.MISSING_FIELD, "type is required", request_id=rid, field="type")
+        # echo the offending type as ref_type when it is a name a reply may carry
+        named = type(mtype) is str and 0 < len(mtype) <= MAX_ID_CHARS and mtype.isprintable()
         return ProtocolError(
-            Reason.UNKNOWN_MESSAGE_TYPE, f"unknown message type {quote(mtype)}", request_id=rid, field="type"
+            Reason.UNKNOWN_MESSAGE_TYPE,
+            f"unknown message type {quote(mtype)}",
+            ref_type=mtype if named else None,
+            request_id=rid,
+            field="type",
         )
     checkers = table.checkers
     try:

@@ -18,6 +18,7 @@ See ``docs/persistence.md``.
 """
 
 from tradingapp.storage.errors import (
+    DataDirInUseError,
     JournalCorruptError,
     JournalFailedError,
     JournalFormatError,
@@ -25,6 +26,7 @@ from tradingapp.storage.errors import (
     StorageError,
 )
 from tradingapp.storage.fileops import DEFAULT_FILEOPS, FileOps
+from tradingapp.storage.lock import DataDirLock
 from tradingapp.storage.records import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_BYTES,
@@ -76,6 +78,8 @@ __all__ = [
     "SEGMENT_HEADER_SIZE",
     "SNAPSHOT_DIRNAME",
     "SNAPSHOT_STEPS",
+    "DataDirInUseError",
+    "DataDirLock",
     "FileOps",
     "JournalCorruptError",
     "JournalFailedError",

@@ -76,6 +76,15 @@ class JournalCorruptError(StorageError):
         self.reason = reason
 
 
+class DataDirInUseError(StorageError):
+    """Another engine holds the data dir's lock: starting a second one there would ruin it."""
+
+    def __init__(self, data_dir: Path, holder: str) -> None:
+        super().__init__(f"{data_dir} is in use by another engine (pid {holder}); stop it first")
+        self.data_dir = data_dir
+        self.holder = holder
+
+
 class JournalFailedError(StorageError):
     """The journal writer hit a write or fsync error and stopped for good (fail-stop)."""
 

@@ -1,0 +1,70 @@
+"""Start-up refusals: a data dir that another engine is using, a port that is taken, a journal
+damaged mid-log. Each is refused before anything is written, with one clear line on stderr
+(no traceback) and exit status 1; the engine already running is not disturbed."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import EngineHarness
+from tradingapp.config import load_config
+from tradingapp.server import Engine
+from tradingapp.storage import DataDirInUseError
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """Run ``tradingapp serve`` as a user would; it must give up at once."""
+    return subprocess.run(
+        [sys.executable, "-m", "tradingapp.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_second_engine_on_a_data_dir_in_use_is_refused(harness: EngineHarness) -> None:
+    await harness.start()
+    c = await harness.logged_on("alice")
+    first = await c.order("BTC-USDT", "buy", "limit", "0.1", "29000")
+    with pytest.raises(DataDirInUseError, match=str(harness.data_dir)):
+        await Engine(load_config(), data_dir=harness.data_dir, fsync="off").start("127.0.0.1", 0)
+    # the running engine is untouched and keeps serving
+    second = await c.order("BTC-USDT", "buy", "limit", "0.1", "29001")
+    assert second["order_id"] == first["order_id"] + 1
+    # once it has stopped, the data dir is free again
+    await harness.close_all()
+    await harness.stop()
+    await harness.start()
+    c = await harness.logged_on("alice")
+    assert [o["order_id"] for o in await c.open_orders()] == [first["order_id"], second["order_id"]]
+
+
+async def test_serve_refuses_a_data_dir_in_use_without_a_traceback(harness: EngineHarness) -> None:
+    await harness.start()
+    proc = await asyncio.to_thread(_serve, harness.data_dir, 0)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"{harness.data_dir} is in use by another engine" in proc.stderr
+    assert "listening on" not in proc.stdout
+
+
+async def test_serve_refuses_a_port_in_use_without_a_traceback(
+    harness: EngineHarness, tmp_path: Path
+) -> None:
+    await harness.start()
+    proc = await asyncio.to_thread(_serve, tmp_path / "other", harness.port)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"cannot listen on 127.0.0.1:{harness.port}" in proc.stderr
+    assert "listening on" not in proc.stdout
+    # the refused engine released its data dir: it can start there now
+    await harness.stop()
+    again = Engine(load_config(), data_dir=tmp_path / "other", fsync="off")
+    await again.start("127.0.0.1", 0)
+    await again.stop()
