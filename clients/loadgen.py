@@ -706,7 +706,9 @@ async def _pace(run: Run, stats: Stats, started: float, options: Options) -> Non
     # connections; a connection at its backlog bound skips its share (counted, not sent later).
     loop = asyncio.get_running_loop()
     deadline = started + options.duration
-    tick = max(0.0005, min(0.01, 1.0 / options.rate))
+    # At least 1 ms: libuv (uvloop) timers have millisecond resolution, so a shorter sleep
+    # returns at once and the pacer would spin a whole core, taking it from the engine.
+    tick = max(0.001, min(0.01, 1.0 / options.rate))
     due_total = 0
     workers = run.workers
     turn = 0
