@@ -84,35 +84,20 @@ def order_state(spec: SymbolSpec, order: Order) -> dict[str, Any]:
 
 
 def execution_report(spec: SymbolSpec, event: Any, timestamp: int) -> dict[str, Any]:
-    """Return the execution report for one order event (not a trade; see :func:`fill_reports`).
-
-    Built as one dict display (the hot path: one report per order event), in the same key order
-    as :func:`order_state`'s fields followed by the event's.
-    """
+    """Return the execution report for one order event (not a trade; see :func:`fill_reports`)."""
     kind = type(event)
-    order = event.order
-    fmt_price = spec.price.format
-    fmt_qty = spec.quantity.format
-    price = order.price
-    stop = order.stop_price
     filled = event.filled
-    report = {
-        "type": "execution_report",
-        "order_id": order.order_id,
-        "client_order_id": order.client_order_id,
-        "symbol": spec.symbol,
-        "side": order.side,
-        "order_type": order.order_type,
-        "price": None if price is None else fmt_price(price),
-        "stop_price": None if stop is None else fmt_price(stop),
-        "exec_type": _EXEC_TYPE[kind],
-        "order_status": event.status,
-        "quantity": fmt_qty(event.quantity),
-        "cum_qty": fmt_qty(filled),
-        "leaves_qty": fmt_qty(event.leaves),
-        "avg_price": avg_price(spec, event.notional, filled) if filled else None,
-        "timestamp": format_timestamp(timestamp),
-    }
+    report = _report(
+        spec,
+        event.order,
+        _EXEC_TYPE[kind],
+        event.status,
+        event.leaves,
+        filled,
+        avg_price(spec, event.notional, filled) if filled else None,
+        format_timestamp(timestamp),
+    )
+    report["quantity"] = spec.quantity.format(event.quantity)
     if kind is Accepted:
         return report
     if kind is Rejected:
@@ -130,36 +115,39 @@ def fill_reports(spec: SymbolSpec, trade: Trade, timestamp: int) -> tuple[dict[s
     price = spec.price.format(trade.price)
     qty = spec.quantity.format(trade.quantity)
     ts = format_timestamp(timestamp)
-    maker = _fill_report(
-        spec, trade, trade.maker, trade.maker_leaves, trade.maker_filled, trade.maker_notional, ts, price, qty
-    )
-    maker["liquidity"] = "maker"
-    maker["fee"] = format_scaled(trade.maker_fee, spec.quote_places)
-    maker["fee_asset"] = spec.quote
-    taker = _fill_report(
-        spec, trade, trade.taker, trade.taker_leaves, trade.taker_filled, trade.taker_notional, ts, price, qty
-    )
-    taker["liquidity"] = "taker"
-    taker["fee"] = format_scaled(trade.taker_fee, spec.quote_places)
-    taker["fee_asset"] = spec.quote
-    return maker, taker
+    out = []
+    for order, leaves, filled, notional, fee, liquidity in (
+        (trade.maker, trade.maker_leaves, trade.maker_filled, trade.maker_notional, trade.maker_fee, "maker"),
+        (trade.taker, trade.taker_leaves, trade.taker_filled, trade.taker_notional, trade.taker_fee, "taker"),
+    ):
+        status = OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED
+        report = _report(spec, order, "trade", status, leaves, filled, avg_price(spec, notional, filled), ts)
+        report["trade_id"] = trade.trade_id
+        report["last_price"] = price
+        report["last_qty"] = qty
+        report["liquidity"] = liquidity
+        report["fee"] = format_scaled(fee, spec.quote_places)
+        report["fee_asset"] = spec.quote
+        out.append(report)
+    return out[0], out[1]
 
 
-def _fill_report(
+def _report(
     spec: SymbolSpec,
-    trade: Trade,
     order: Order,
+    exec_type: str,
+    status: str,
     leaves: int,
     filled: int,
-    notional: int,
+    avg: str | None,
     ts: str,
-    price: str,
-    qty: str,
 ) -> dict[str, Any]:
-    # One side of a fill, up to ``last_qty``; the caller adds liquidity and the fee.
+    # The fields every execution report carries, built as one dict display (the hot path: one
+    # report per order event), in :func:`order_state`'s key order. ``quantity`` defaults to
+    # leaves + filled (a fill); other events overwrite it with the event's own total.
     fmt_price = spec.price.format
     fmt_qty = spec.quantity.format
-    order_price = order.price
+    price = order.price
     stop = order.stop_price
     return {
         "type": "execution_report",
@@ -168,18 +156,15 @@ def _fill_report(
         "symbol": spec.symbol,
         "side": order.side,
         "order_type": order.order_type,
-        "price": None if order_price is None else fmt_price(order_price),
+        "price": None if price is None else fmt_price(price),
         "stop_price": None if stop is None else fmt_price(stop),
-        "exec_type": "trade",
-        "order_status": OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED,
+        "exec_type": exec_type,
+        "order_status": status,
         "quantity": fmt_qty(leaves + filled),
         "cum_qty": fmt_qty(filled),
         "leaves_qty": fmt_qty(leaves),
-        "avg_price": avg_price(spec, notional, filled),
+        "avg_price": avg,
         "timestamp": ts,
-        "trade_id": trade.trade_id,
-        "last_price": price,
-        "last_qty": qty,
     }
 
 

@@ -39,25 +39,21 @@ class Venue:
     def __init__(self, owner: Client, mm: Client, taker: Client) -> None:
         self.owner, self.mm, self.taker = owner, mm, taker
 
-    async def print_trade(self, price: str, qty: str = "0.01") -> None:
-        """Make the symbol's last trade price ``price``: mm rests, the taker takes it fully."""
-        rest = await self.mm.order(SYM, "sell", "limit", qty, price)
+    async def print_trade(self, price: str, qty: str = "0.01", maker_side: str = "sell") -> None:
+        """Make the symbol's last trade price ``price``: mm rests on ``maker_side`` (the bid for
+        falling prices), the taker takes it fully."""
+        rest = await self.mm.order(SYM, maker_side, "limit", qty, price)
         assert rest["exec_type"] == "new", rest
-        take = await self.taker.order(SYM, "buy", "limit", qty, price)
+        taker_side = "buy" if maker_side == "sell" else "sell"
+        take = await self.taker.order(SYM, taker_side, "limit", qty, price)
         end = await self.taker.recv(
             "execution_report", order_id=take["order_id"], order_status="filled", exec_type="trade"
         )
         assert end["last_price"] == price
 
-    async def print_trade_down(self, price: str, qty: str = "0.01") -> None:
-        """Like :meth:`print_trade` with the maker on the bid (for falling prices)."""
-        rest = await self.mm.order(SYM, "buy", "limit", qty, price)
-        assert rest["exec_type"] == "new", rest
-        take = await self.taker.order(SYM, "sell", "limit", qty, price)
-        end = await self.taker.recv(
-            "execution_report", order_id=take["order_id"], order_status="filled", exec_type="trade"
-        )
-        assert end["last_price"] == price
+    async def print_trade_down(self, price: str) -> None:
+        """:meth:`print_trade` with the maker on the bid."""
+        await self.print_trade(price, maker_side="buy")
 
     async def book(self) -> dict[str, Any]:
         """The visible book, asked through the owner (ordered after its earlier commands)."""
