@@ -381,30 +381,9 @@ def _levels_checker(f: Field) -> Checker:
 _BALANCE_KEYS = ("total", "available", "reserved")
 
 
-def _balances_checker(f: Field) -> Checker:
-    name, reason = f.name, f.reason
-
-    def check(v: Any) -> Any:
-        if type(v) is dict:
-            for asset, entry in v.items():
-                if (
-                    type(asset) is not str
-                    or type(entry) is not dict
-                    or sorted(entry) != sorted(_BALANCE_KEYS)
-                    or not all(type(x) is str and _PLAIN_DECIMAL_RE.match(x) for x in entry.values())
-                ):
-                    break
-            else:
-                return v
-        raise _Bad(
-            reason, f"{name} must map each asset to {{total, available, reserved}} decimal strings", name
-        )
-
-    return check
-
-
-def _latencies_checker(f: Field) -> Checker:
-    name, reason, keys = f.name, f.reason, sorted(LATENCY_STATS)
+def _table_checker(f: Field, keys: tuple[str, ...], value_ok: Callable[[Any], bool], text: str) -> Checker:
+    # A map of names to rows that each have exactly ``keys``, every value passing ``value_ok``.
+    name, reason, wanted = f.name, f.reason, sorted(keys)
 
     def check(v: Any) -> Any:
         if type(v) is dict:
@@ -412,16 +391,33 @@ def _latencies_checker(f: Field) -> Checker:
                 if (
                     type(label) is not str
                     or type(entry) is not dict
-                    or sorted(entry) != keys
-                    or not all(type(x) is int and x >= 0 for x in entry.values())
+                    or sorted(entry) != wanted
+                    or not all(value_ok(x) for x in entry.values())
                 ):
                     break
             else:
                 return v
-        text = f"{name} must map each distribution to {{{', '.join(LATENCY_STATS)}}} integers"
-        raise _Bad(reason, text, name)
+        raise _Bad(reason, f"{name} must map {text}", name)
 
     return check
+
+
+def _balances_checker(f: Field) -> Checker:
+    return _table_checker(
+        f,
+        _BALANCE_KEYS,
+        lambda x: type(x) is str and _PLAIN_DECIMAL_RE.match(x) is not None,
+        "each asset to {total, available, reserved} decimal strings",
+    )
+
+
+def _latencies_checker(f: Field) -> Checker:
+    return _table_checker(
+        f,
+        tuple(LATENCY_STATS),
+        lambda x: type(x) is int and x >= 0,
+        f"each distribution to {{{', '.join(LATENCY_STATS)}}} integers",
+    )
 
 
 def _orders_checker(f: Field) -> Checker:
