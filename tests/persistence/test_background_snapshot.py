@@ -72,3 +72,29 @@ def test_a_failed_child_leaves_the_previous_snapshot_and_delays_the_retry(
     assert store.start_snapshot(time.monotonic() + store_module.SNAPSHOT_RETRY_SECONDS + 1)
     store.close(snapshot=False)  # waits for (reaps) the running child
     assert not store.snapshot_running
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based snapshots need os.fork")
+def test_a_failed_fork_is_a_failed_snapshot_not_an_error(
+    tmp_path: Path, clean_run: CleanRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fork() fails with ENOMEM or EAGAIN under memory or process limits; the engine's snapshot
+    # loop must carry on (and retry later) rather than end on the exception
+    data_dir = copy_data_dir(clean_run.data_dir, tmp_path / "data")
+    store = recovered_store(clean_run, data_dir)
+    before = list_snapshots(data_dir / "snapshots")
+
+    def no_fork(work: object) -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(store_module.forked, "start", no_fork)
+    assert not store.start_snapshot(time.monotonic())
+    assert not store.snapshot_running
+    assert list_snapshots(data_dir / "snapshots") == before
+    monkeypatch.undo()
+    assert not store.start_snapshot(time.monotonic()), "retried at once after a failure"
+    seq = store.journal.last_seq
+    assert store.start_snapshot(time.monotonic() + store_module.SNAPSHOT_RETRY_SECONDS + 1)
+    reap(store)
+    assert list_snapshots(data_dir / "snapshots")[-1][0] == seq
+    store.close(snapshot=False)

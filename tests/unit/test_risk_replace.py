@@ -312,3 +312,24 @@ def test_a_restatement_ahead_of_a_replace_does_not_let_the_reservation_grow_unch
 
     assert h.reserved("poor", "USDT") <= h.total("poor", "USDT")  # fails: 108.0216 of 100.02
     h.run(spend)
+
+
+def test_a_replace_naming_another_symbol_does_not_settle_against_the_order_in_its_own_book():
+    # A replace carries the symbol the client named, and goes to that symbol's book; risk finds
+    # the hold by account and order id alone. Naming the wrong symbol must not leave an
+    # amendment on the order's hold that the other book's answer would settle out of turn.
+    h = Harness()
+    buy = h.limit("alice", BTC, BUY, "0.5", "30000")
+    first = Replace(buy.order_id, "alice", price=h.px(BTC, "29000"), symbol=BTC)
+    command1, extra1 = h.risk.admit_replace("alice", first)
+    wrong = Replace(buy.order_id, "alice", price=h.px(BTC, "25000"), symbol=ETH)
+    try:
+        command2, extra2 = h.risk.admit_replace("alice", wrong)
+    except Rejection as rejection:
+        assert Reason.UNKNOWN_ORDER == rejection.reason
+    else:
+        # the ETH book (no such order) answers before the BTC book applies the first replace
+        assert ["unknown_order"] == refused(h.run(Result(command2, extra2), exact=False))
+    h.run(Result(command1, extra1))
+    assert h.px(BTC, "29000") == h.risk.hold("alice", buy.order_id).price
+    assert hold(h, BTC, "29000", h.qty(BTC, "0.5")) == h.reserved("alice", "USDT")

@@ -383,12 +383,18 @@ class Risk:
         the order no longer has them (a self-trade decrement or a refused earlier replace came
         first), so fills are the only change the extra has to cover. A replace of an order risk
         does not see open passes unreserved and unchecked (the book refuses it with the precise
-        reason). For a stop-market buy the returned command carries the new budget.
+        reason); one naming another symbol than its order's is refused as an unknown order. For
+        a stop-market buy the returned command carries the new budget.
         """
         account = self.accounts[account_name]
         hold = account.orders.get(replace.order_id)
         if hold is None:
             return replace, 0
+        if hold.symbol != replace.symbol:
+            # The named book has no such order. Refused here, not passed on: that book's refusal
+            # would settle against this hold and release the amendment of a replace still in
+            # flight in the order's own book (replaces of one order settle in FIFO order).
+            raise Rejection(Reason.UNKNOWN_ORDER, f"unknown order {replace.order_id}")
         spec = self.specs[hold.symbol]
         cid = replace.client_order_id
         if cid is not None and account.client_ids.get(cid, replace.order_id) != replace.order_id:

@@ -188,7 +188,8 @@ class EngineStore:
 
     def start_snapshot(self, now: float) -> bool:
         """Start writing a snapshot as of the last journal record in a forked child and return
-        at once (True); False when one is still running or a failed one is too recent.
+        at once (True); False when one is still running, a failed one is too recent, or the
+        fork itself fails (which counts as a failed snapshot: retried after the same delay).
 
         Same precondition as :meth:`take_snapshot`. The journal is made durable through the
         snapshot's seq first (the one blocking step, one fsync), then the child encodes, writes
@@ -204,7 +205,12 @@ class EngineStore:
         self.journal.flush_now()
         seq = self.journal.last_seq
         started = time.perf_counter()
-        pid = forked.start(functools.partial(self._write_and_prune, seq))
+        try:
+            pid = forked.start(functools.partial(self._write_and_prune, seq))
+        except OSError as exc:  # ENOMEM, EAGAIN: a failed snapshot, retried later like one
+            self._retry_after = time.monotonic() + SNAPSHOT_RETRY_SECONDS
+            log.error("snapshot_fork_failed", seq=seq, error=repr(exc))
+            return False
         pause = time.perf_counter() - started
         self._child = _Child(pid, seq, now, started)
         log.info("snapshot_started", seq=seq, pid=pid, pause_ms=round(pause * 1000, 2))
