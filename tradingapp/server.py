@@ -151,14 +151,27 @@ class Engine:
         log.info("engine_stopped")
         self.stopped.set()
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` has begun: sessions no longer resume reading their sockets."""
+        return self._stopping
+
     async def _drain(self) -> None:
-        # Wait until no actor has work queued (bounded: inbound reading is paused).
+        # Wait until no actor has work queued and no session holds requests it has read but not
+        # yet handed on for lack of room (they are forwarded as room appears, and answered like
+        # any other), bounded: inbound reading is paused.
         deadline = time.monotonic() + 30
         actors = [self.risk, *self.books.values(), self.feed]
+
+        def idle() -> bool:
+            return all(len(actor.mailbox) == 0 for actor in actors) and not any(
+                session.forwarding for session in self.sessions
+            )
+
         while time.monotonic() < deadline:
-            if all(len(actor.mailbox) == 0 for actor in actors):
+            if idle():
                 await asyncio.sleep(0)
-                if all(len(actor.mailbox) == 0 for actor in actors):
+                if idle():
                     return
             await asyncio.sleep(0.001)
 

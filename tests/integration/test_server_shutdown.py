@@ -8,7 +8,8 @@ import time
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from tests.integration.conftest import Client, EngineHarness
+from tests.integration.conftest import Client, EngineHarness, with_server
+from tradingapp.config import load_config
 
 SYM = "BTC-USDT"
 
@@ -132,3 +133,32 @@ async def test_stop_is_idempotent_and_prompt_with_many_idle_connections(harness:
     assert time.monotonic() - t0 < 10
     for c in clients:
         await c.wait_closed(timeout=5)
+
+
+async def test_stop_answers_every_request_a_backpressured_session_had_read(harness: EngineHarness) -> None:
+    """With a tiny mailbox, one write of 300 orders leaves most of them read but waiting in the
+    session for room when the stop begins. The stop must hand them on and answer each one (new or
+    rejected) before it closes the connection: none is dropped silently."""
+    config = with_server(load_config(), mailbox_size=2)
+    await harness.start(config, fsync="batch")
+    c = await harness.logged_on("load5")
+    frames = b"".join(
+        c.encode(
+            {
+                "type": "new_order",
+                "client_order_id": f"p{i}",
+                "symbol": "ETH-USDT",
+                "side": "buy",
+                "order_type": "limit",
+                "quantity": "0.01",
+                "price": str(1000 + i % 50),
+            }
+        )
+        for i in range(300)
+    )
+    await c.send_raw(frames)
+    await c.recv("execution_report", client_order_id="p0", exec_type="new")
+    await harness.stop()
+    await c.wait_closed(timeout=10)
+    answered = {m["client_order_id"] for m in c.received if m.get("type") == "execution_report"}
+    assert answered == {f"p{i}" for i in range(300)}

@@ -283,8 +283,13 @@ class Session(asyncio.Protocol):
         if self.closed:
             return
         self._forward()
-        if not self._reading_paused and self.transport is not None:
+        if not self._reading_paused and self.transport is not None and not self.engine.stopping:
             self.transport.resume_reading()
+
+    @property
+    def forwarding(self) -> bool:
+        """True while requests read from the socket still wait for room in a mailbox."""
+        return bool(self._pending)
 
     def _dispatch(self, msg: dict[str, Any], now: int) -> None:
         mtype = msg["type"]
