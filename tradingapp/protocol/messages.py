@@ -81,6 +81,15 @@ def _dec(name: str, description: str, *, required: bool = False, nullable: bool 
     return Field(name, Kind.DECIMAL, description, required=required, nullable=nullable)
 
 
+#: How reports state the average fill price (tradingapp/reports.py avg_price computes it).
+AVG_PRICE = _dec(
+    "avg_price",
+    "Average fill price, null before the first fill; exact on the tick grid, otherwise rounded"
+    " half-even to 8 more places than the tick.",
+    required=True,
+    nullable=True,
+)
+
 #: The fields of one order's state (an item of ``open_orders.orders``).
 ORDER_STATE_FIELDS: tuple[Field, ...] = (
     req("order_id", Kind.ORDER_ID, "Venue order id."),
@@ -93,7 +102,7 @@ ORDER_STATE_FIELDS: tuple[Field, ...] = (
     _dec("quantity", "Total order quantity.", required=True),
     _dec("cum_qty", "Quantity filled so far.", required=True),
     _dec("leaves_qty", "Quantity still open.", required=True),
-    _dec("avg_price", "Average fill price (null before the first fill).", required=True, nullable=True),
+    AVG_PRICE,
     req("order_status", Kind.ENUM, "Current status.", values=ORDER_STATUSES),
 )
 
@@ -379,9 +388,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             _dec("quantity", "Total order quantity.", required=True),
             _dec("cum_qty", "Filled so far.", required=True),
             _dec("leaves_qty", "Still open (0 once the order is done).", required=True),
-            _dec(
-                "avg_price", "Average fill price (null before the first fill).", required=True, nullable=True
-            ),
+            AVG_PRICE,
             TIMESTAMP,
             opt("trade_id", Kind.INTEGER, "Trade id (fills).", min_value=1),
             _dec("last_price", "Price of this fill."),
