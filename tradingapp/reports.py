@@ -24,10 +24,8 @@ from tradingapp.engine.orders import Order
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderStatus
+from tradingapp.protocol.messages import AVG_PRICE_EXTRA_PLACES
 from tradingapp.protocol.schema import format_timestamp
-
-#: Extra decimal places an average price carries beyond the tick (it is a ratio, rarely on-grid).
-AVG_PRICE_EXTRA_PLACES = 8
 
 _EXEC_TYPE = {
     Accepted: "new",

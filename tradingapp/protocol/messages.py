@@ -81,11 +81,14 @@ def _dec(name: str, description: str, *, required: bool = False, nullable: bool 
     return Field(name, Kind.DECIMAL, description, required=required, nullable=nullable)
 
 
+#: Places beyond the tick's that an average price off the tick grid is rounded to.
+AVG_PRICE_EXTRA_PLACES = 8
+
 #: How reports state the average fill price (tradingapp/reports.py avg_price computes it).
 AVG_PRICE = _dec(
     "avg_price",
     "Average fill price, null before the first fill; exact on the tick grid, otherwise rounded"
-    " half-even to 8 more places than the tick.",
+    f" half-even to {AVG_PRICE_EXTRA_PLACES} more places than the tick.",
     required=True,
     nullable=True,
 )
