@@ -46,7 +46,7 @@ STOP = _Stop()
 class Mailbox:
     """A bounded FIFO with one consumer task; ``capacity`` counts messages."""
 
-    __slots__ = ("_held", "_items", "_room_waiters", "_waiter", "capacity")
+    __slots__ = ("_held", "_items", "_loop", "_room_waiters", "_waiter", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -56,6 +56,9 @@ class Mailbox:
         self._waiter: asyncio.Future[None] | None = None
         self._room_waiters: list[asyncio.Future[None]] = []
         self._held = False
+        # The consumer's loop, found at the first wait: ``asyncio.get_running_loop`` costs a
+        # ``getpid`` system call on every call (Python 3.11), and an idle actor waits every batch.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -111,14 +114,14 @@ class Mailbox:
         """Return once the mailbox may have room (at once if it has); callers check again."""
         if self.has_room():
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = self._running_loop().create_future()
         self._room_waiters.append(fut)
         await fut
 
     async def take_all(self) -> list[Any]:
         """Wait for at least one message, then return everything queued (oldest first)."""
         if not self._items:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut: asyncio.Future[None] = self._running_loop().create_future()
             self._waiter = fut
             await fut
         items = list(self._items)
@@ -126,6 +129,12 @@ class Mailbox:
         if self._room_waiters and not self._held:
             self._wake_producers()
         return items
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def _wake_producers(self) -> None:
         waiters, self._room_waiters = self._room_waiters, []
