@@ -22,6 +22,12 @@
     the engine's whole recovery (``replay_journal``, no snapshot); then again with a snapshot
     taken at 90% of the orders (snapshot + the last 10%); then a real server's start on it.
     The built journal is kept under ``--dir`` and reused when its parameters match.
+``restart``
+    The engine as shipped: a server subprocess on the demo config (``batch``, periodic snapshots
+    at their defaults) under ``tradingapp loadgen`` (8 connections, closed loop) until it has
+    taken ``--orders`` new orders (plus the load generator's cancels), then ``SIGKILL``, then a
+    restart on the same data directory: the time to its ``listening`` line and what its
+    ``recovered`` log line says (seconds, records replayed after the snapshot).
 ``snapshot``
     A venue holding ``--resting`` (1,000,000) resting limit orders (entered through risk and the
     book, so holds exist too), then ``encode_snapshot``, ``write_snapshot`` (with its fsyncs),
@@ -72,7 +78,7 @@ from tradingapp.storage import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_TEXT = (REPO_ROOT / "tradingapp" / "default_config.toml").read_text(encoding="utf-8")
-PARTS = ("fsync", "snapload", "recovery", "snapshot")
+PARTS = ("fsync", "snapload", "recovery", "restart", "snapshot")
 FSYNC_MODES = ("always", "batch", "off")
 RECOVERY_TARGET_SECONDS = 10.0
 
@@ -530,6 +536,59 @@ def part_recovery(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return result
 
 
+def part_restart(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    base = work / f"restart-{args.orders}-s{args.seed}"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    config_path = base / "venue.toml"
+    config_path.write_text(config_text())
+    data_dir = base / "data"
+    server = Server(data_dir, config_path, "batch")
+    # the flow is ~57% new orders, so this many requests journal at least --orders of them
+    count = args.orders * 2
+    loadgen_json = base / "loadgen.json"
+    print(f"restart: {count:,} requests through the load generator ...", flush=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable, "-m", "tradingapp.cli", "loadgen", "--port", str(server.port),
+            "--connections", "8", "--count", str(count), "--duration", "900", "--seed", str(args.seed),
+            "--keep-orders", "--quiet", "--json", str(loadgen_json),
+        ],
+        check=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    load_seconds = time.perf_counter() - started
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(60)
+    assert server.proc.stdout is not None
+    server.proc.stdout.close()
+    sent = json.loads(loadgen_json.read_text())["sent"]
+    orders = sent["total"] - sent["cancel"]
+    assert orders >= args.orders, f"only {orders:,} orders sent"
+    restarted = Server(data_dir, config_path, "batch")
+    recovered = restarted.log_events("recovered")[-1]
+    restarted.stop()
+    result = {
+        "orders": orders,
+        "cancels": sent["cancel"],
+        "load_seconds": load_seconds,
+        "start_seconds": restarted.start_seconds,
+        "recovered_seconds": recovered["seconds"],
+        "records_after_snapshot": recovered["records"],
+        "next_seq": recovered["next_seq"],
+        "target_seconds": RECOVERY_TARGET_SECONDS,
+    }
+    print(
+        f"restart: {orders:,} orders + {sent['cancel']:,} cancels in {load_seconds:.0f} s, killed; "
+        f"restart to listening {restarted.start_seconds:.2f} s (recovery {recovered['seconds']:.2f} s, "
+        f"{recovered['records']:,} records replayed after the snapshot)",
+        flush=True,
+    )
+    return result
+
+
 def part_snapshot(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     n = args.resting
     per_account = n // 8 + 1
@@ -692,6 +751,16 @@ def report(results: dict[str, Any]) -> str:
             f"{r['replay_records_per_second']:,.0f} records/s; journal built in {r['build_seconds']:.0f} s).",
             "",
         ]
+    if "restart" in results:
+        r = results["restart"]
+        verdict = "met" if r["start_seconds"] < r["target_seconds"] else "MISSED"
+        lines += [
+            f"Engine as shipped, killed after {r['orders']:,} orders + {r['cancels']:,} cancels "
+            f"(journal seq {r['next_seq'] - 1:,}): restart to listening {r['start_seconds']:.2f} s, "
+            f"recovery {r['recovered_seconds']:.2f} s ({r['records_after_snapshot']:,} records replayed "
+            f"after the newest snapshot); target < {r['target_seconds']:.0f} s: {verdict}.",
+            "",
+        ]
     if "snapshot" in results:
         r = results["snapshot"]
         lines += [
@@ -763,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
             "fsync": part_fsync,
             "snapload": part_snapload,
             "recovery": part_recovery,
+            "restart": part_restart,
             "snapshot": part_snapshot,
         }
         for part in PARTS:

@@ -19,3 +19,15 @@ def test_bench_persistence_runs_at_toy_sizes(tmp_path: Path) -> None:
     assert results["fsync"]["batch 2x2"]["requests"] > 0
     assert results["recovery"]["orders"] == 3000 and results["recovery"]["records"] > 9000
     assert results["snapshot"]["resting"] == 3000
+
+
+def test_bench_restart_kills_a_loaded_server_and_times_its_recovery(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    argv = ["--dir", str(tmp_path / "work"), "--json", str(out), "--part", "restart", "--orders", "3000"]
+    assert main(argv) == 0
+    r = json.loads(out.read_text())["results"]["restart"]
+    assert r["orders"] >= 3000 and r["orders"] + r["cancels"] == 6000
+    # every request was journaled (a new order or a cancel: at least its admission or its book
+    # step), so the recovered engine continues after all of them
+    assert r["next_seq"] > 6000
+    assert 0 < r["recovered_seconds"] < r["start_seconds"]
