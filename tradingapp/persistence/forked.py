@@ -56,7 +56,7 @@ def fork_available() -> bool:
     return hasattr(os, "fork")
 
 
-def start(work: Callable[[], None]) -> int:
+def start(work: Callable[[], object]) -> int:
     """Fork; run ``work()`` in the child, which exits 0 when it returns and 1 when it raises
     (the traceback goes to descriptor 2). Return the child's pid (in the parent)."""
     parent = os.getpid()

@@ -166,20 +166,22 @@ class EngineStore:
         self.journal.flush_now()
         started = time.perf_counter()
         seq = self.journal.last_seq
-        self._write_and_prune(seq)
+        path = self._write_and_prune(seq)
         self._snapshot_seq = seq
         self._snapshot_time = now
         log.info(
             "snapshot_written",
-            path=str(self.data_dir / "snapshots" / snapshot_name(seq)),
+            path=str(path),
             seq=seq,
+            bytes=path.stat().st_size,
             seconds=round(time.perf_counter() - started, 3),
         )
 
-    def _write_and_prune(self, seq: int) -> None:
+    def _write_and_prune(self, seq: int) -> Path:
         assert self.venue is not None
-        write_snapshot(self.data_dir / "snapshots", seq, encode_snapshot(self.venue))
+        path = write_snapshot(self.data_dir / "snapshots", seq, encode_snapshot(self.venue))
         prune(self.data_dir / "snapshots", self.data_dir / "journal", keep=2)
+        return path
 
     @property
     def snapshot_running(self) -> bool:

@@ -125,7 +125,6 @@ def write_snapshot(
     fs.fsync_dir(snap_dir)
     if fault is not None:
         fault("dir_fsynced")
-    log.info("snapshot_written", path=str(final), seq=seq, bytes=SNAPSHOT_HEADER_SIZE + len(payload))
     return final
 
 
