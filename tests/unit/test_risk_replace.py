@@ -333,3 +333,60 @@ def test_a_replace_naming_another_symbol_does_not_settle_against_the_order_in_it
     h.run(Result(command1, extra1))
     assert h.px(BTC, "29000") == h.risk.hold("alice", buy.order_id).price
     assert hold(h, BTC, "29000", h.qty(BTC, "0.5")) == h.reserved("alice", "USDT")
+
+
+def test_a_replaces_new_client_id_is_taken_from_admission_until_the_book_answers():
+    h = Harness(custom_config())
+    a = h.new("alice", BTC, BUY, LIMIT, 10, h.px(BTC, "100"), client_order_id="a")
+    b = h.new("alice", BTC, BUY, LIMIT, 10, h.px(BTC, "99"), client_order_id="b")
+    command, extra = h.risk.admit_replace(
+        "alice", Replace(a.order_id, "alice", quantity=11, client_order_id="x", symbol=BTC)
+    )
+
+    # in flight: "x" already names order a, and no other order may take it
+    assert a.order_id == h.risk.order_id_for_client_id("alice", "x")
+    with pytest.raises(Rejection) as new_refused:
+        h.admit("alice", BTC, BUY, LIMIT, 1, h.px(BTC, "98"), client_order_id="x")
+    assert Reason.DUPLICATE_CLIENT_ORDER_ID == new_refused.value.reason
+    with pytest.raises(Rejection) as replace_refused:
+        h.replace("alice", b.order_id, BTC, quantity=11, client_order_id="x")
+    assert Reason.DUPLICATE_CLIENT_ORDER_ID == replace_refused.value.reason
+
+    h.run(Result(command, extra))
+
+    assert a.order_id == h.risk.order_id_for_client_id("alice", "x")
+    assert "x" == h.risk.hold("alice", a.order_id).client_order_id
+    assert "a" not in h.risk.accounts["alice"].client_ids  # the old id is free
+
+
+def test_a_refused_replace_frees_its_new_client_id_and_keeps_the_old_one():
+    h = Harness(custom_config())
+    a = h.new("alice", BTC, BUY, LIMIT, 10, h.px(BTC, "100"), client_order_id="a")
+    h.new("bob", BTC, SELL, LIMIT, 4, h.px(BTC, "100"))  # 4 of 10 filled
+    # to 3 lots, not above the 4 filled: the book refuses it
+    command, extra = h.risk.admit_replace(
+        "alice", Replace(a.order_id, "alice", quantity=3, client_order_id="x", symbol=BTC)
+    )
+
+    result = h.run(Result(command, extra))
+
+    assert ["quantity_not_above_filled"] == refused(result)
+    client_ids = h.risk.accounts["alice"].client_ids
+    assert ({"a": a.order_id}, "a") == (client_ids, h.risk.hold("alice", a.order_id).client_order_id)
+    again = h.new("alice", BTC, BUY, LIMIT, 1, h.px(BTC, "98"), client_order_id="x")
+    assert again.order_id == h.risk.order_id_for_client_id("alice", "x")
+
+
+def test_an_order_that_ends_with_a_replace_in_flight_frees_the_replaces_client_id():
+    h = Harness(custom_config())
+    a = h.new("alice", BTC, BUY, LIMIT, 10, h.px(BTC, "100"), client_order_id="a")
+    command, extra = h.risk.admit_replace(
+        "alice", Replace(a.order_id, "alice", quantity=11, client_order_id="x", symbol=BTC)
+    )
+    h.cancel("alice", a.order_id, BTC)  # reaches the book first
+
+    result = h.run(Result(command, extra))
+
+    assert ["order_not_open"] == refused(result)
+    assert {} == h.risk.accounts["alice"].client_ids
+    h.new("alice", BTC, BUY, LIMIT, 1, h.px(BTC, "98"), client_order_id="x")

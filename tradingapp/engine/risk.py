@@ -188,6 +188,26 @@ class Account:
             holding = self.holdings[asset] = Holding()
         return holding
 
+    def claim_client_ids(self, hold: Hold) -> None:
+        """Map every client id ``hold``'s order answers to: its own and the new one of each replace
+        in flight. A replace's new id is taken when the replace is admitted, not when the book
+        applies it, so no other order can be given it meanwhile."""
+        if hold.client_order_id is not None:
+            self.client_ids[hold.client_order_id] = hold.order_id
+        for amendment in hold.pending:
+            if amendment.client_order_id is not None:
+                self.client_ids[amendment.client_order_id] = hold.order_id
+
+    def release_client_id(self, cid: str | None, hold: Hold) -> None:
+        """Free ``cid`` unless ``hold``'s order still answers to it (as its own id or the new id
+        of a replace still in flight)."""
+        if cid is None or cid == hold.client_order_id:
+            return
+        if any(amendment.client_order_id == cid for amendment in hold.pending):
+            return
+        if self.client_ids.get(cid) == hold.order_id:
+            del self.client_ids[cid]
+
 
 class Rejection(Exception):
     """Raised by the admission checks to refuse a request; carries the reason and a text."""
@@ -467,6 +487,8 @@ class Risk:
         hold.extra += extra
         hold.pending.append(Amendment(extra, after, replace.client_order_id))
         account.holding(hold.asset).reserved += extra
+        if replace.client_order_id is not None:
+            account.client_ids[replace.client_order_id] = hold.order_id
 
     # -- PHASE 2: SETTLEMENT -------------------------------------------------------------------
 
@@ -529,6 +551,9 @@ class Risk:
         if hold is None:
             return
         account.holding(hold.asset).reserved -= hold.held
+        pending, hold.pending = hold.pending, deque()  # replaces in flight the book will refuse
+        for amendment in pending:
+            account.release_client_id(amendment.client_order_id, hold)
         cid = hold.client_order_id
         if cid is not None:
             account.client_ids.pop(cid, None)
@@ -567,10 +592,10 @@ class Risk:
         hold.stop_price = terms.stop_price
         if cid is not None and cid != hold.client_order_id:
             account = self.accounts[hold.account]
-            if hold.client_order_id is not None:
-                account.client_ids.pop(hold.client_order_id, None)
-            account.client_ids[cid] = order.order_id
+            previous = hold.client_order_id
             hold.client_order_id = cid
+            account.client_ids[cid] = order.order_id
+            account.release_client_id(previous, hold)
         new_base = self._exact_base(hold, event.leaves, terms.budget)
         self.accounts[hold.account].holding(hold.asset).reserved -= hold.base + ahead - new_base
         hold.base = new_base
@@ -590,9 +615,11 @@ class Risk:
         hold = self.hold(account_name, order_id)
         if hold is None or not hold.pending:
             return
-        ahead = hold.pending.popleft().extra
-        hold.extra -= ahead
-        self.accounts[account_name].holding(hold.asset).reserved -= ahead
+        amendment = hold.pending.popleft()
+        hold.extra -= amendment.extra
+        account = self.accounts[account_name]
+        account.holding(hold.asset).reserved -= amendment.extra
+        account.release_client_id(amendment.client_order_id, hold)
 
     # -- INTEGRITY -----------------------------------------------------------------------------
 
@@ -638,8 +665,7 @@ class Risk:
             for hrow in row["orders"]:
                 hold = _hold_from_data(hrow)
                 account.orders[hold.order_id] = hold
-                if hold.client_order_id is not None:
-                    account.client_ids[hold.client_order_id] = hold.order_id
+                account.claim_client_ids(hold)
             account.done_client_ids = dict(row["done_client_ids"])
 
 

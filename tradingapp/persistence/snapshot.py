@@ -222,5 +222,4 @@ def _restore_risk(data: dict[str, Any], risk: Risk) -> None:
         hold.pending = pending_from_data(pending) if pending else deque()
         account = accounts[account_name]
         account.orders[oid] = hold
-        if cid is not None:
-            account.client_ids[cid] = oid
+        account.claim_client_ids(hold)
