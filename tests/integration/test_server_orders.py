@@ -548,6 +548,39 @@ async def test_all_sessions_of_an_account_receive_its_reports(venue: EngineHarne
     assert not [r for r in other.reports() if r["order_id"] == b["order_id"]]
 
 
+async def test_cancel_of_a_done_order_without_symbol_is_order_not_open(
+    venue: EngineHarness, mode: str
+) -> None:
+    """The symbol is optional on a cancel (the venue finds the order by its id), so leaving it
+    out must not change the answer: a recently done order is ``order_not_open``, not unknown."""
+    c = await venue.logged_on("alice", mode)
+    taker = await venue.logged_on("bob", mode)
+    rested = await c.order(SYM, "buy", "limit", "0.1", "29000", client_order_id="gone-1")
+    await c.send({"type": "cancel", "order_id": rested["order_id"]})
+    await final(c, rested["order_id"])
+    filled = await c.order(SYM, "sell", "limit", "0.1", "30000", client_order_id="gone-2")
+    await taker.order(SYM, "buy", "limit", "0.1", "30000")
+    await final(c, filled["order_id"])
+    cases = [
+        ({"order_id": rested["order_id"]}, rested["order_id"], "canceled"),
+        ({"orig_client_order_id": "gone-1"}, rested["order_id"], "canceled"),
+        ({"order_id": filled["order_id"]}, filled["order_id"], "filled"),
+    ]
+    for n, (ref, order_id, status) in enumerate(cases):
+        for with_symbol in (True, False):
+            rid = f"done-{n}-{with_symbol}"
+            msg = {"type": "cancel", **ref, "request_id": rid}
+            if with_symbol:
+                msg["symbol"] = SYM
+            await c.send(msg)
+            rej = await c.recv("cancel_reject", request_id=rid)
+            assert (rej["reason"], rej["order_id"], rej["order_status"]) == (
+                "order_not_open",
+                order_id,
+                status,
+            ), msg
+
+
 async def test_cancel_reject_names_the_order_as_known(venue: EngineHarness, mode: str) -> None:
     """Issue 3: a cancel_reject carries ``order_id``/``client_order_id`` as known. A request
     without a client_order_id of its own gets the order's, like an execution report."""

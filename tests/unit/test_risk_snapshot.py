@@ -101,6 +101,8 @@ def test_a_risk_snapshot_restores_into_a_fresh_risk_with_identical_state():
     for name, cid in (("alice", "a1"), ("alice", "a-done"), ("poor", "p2"), ("poor", "p1"), ("carol", "c1")):
         assert h.risk.order_id_for_client_id(name, cid) == fresh.order_id_for_client_id(name, cid)
     assert fresh.order_id_for_client_id("poor", "p1") is None  # replaced away while live
+    done_id = fresh.order_id_for_client_id("alice", "a-done")
+    assert done_id is not None and fresh.symbol_of("alice", done_id) == BTC  # a symbol-less cancel finds it
 
 
 def test_a_restored_risk_admits_and_settles_exactly_like_the_original():

@@ -173,8 +173,7 @@ class RiskActor(Actor):
             order_id = risk.order_id_for_client_id(request.account, request.orig_client_order_id)
         symbol = request.symbol
         if order_id is not None and symbol is None:
-            hold = risk.hold(request.account, order_id)
-            symbol = None if hold is None else hold.symbol
+            symbol = risk.symbol_of(request.account, order_id)
         if order_id is None or symbol is None or symbol not in self.books:
             message = cancel_reject_message(
                 response_to,

@@ -58,7 +58,9 @@ BUY = Side.BUY
 _STOP_MARKET = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 _NO_PRICE_BUY = frozenset({OrderType.MARKET, OrderType.IOC, OrderType.FOK})
 
-#: Client order ids of done orders remembered per account, for status queries by client id.
+#: Done orders remembered per account (client id -> order id, order id -> symbol), so that status
+#: queries by client id and cancels or replaces without a symbol still find a recent done order
+#: (and answer ``order_not_open``, as the book does when the symbol is given).
 DONE_CLIENT_IDS = 1_000
 
 
@@ -171,7 +173,7 @@ class Hold:
 class Account:
     """An account's balances, fee rates, open orders and client order ids."""
 
-    __slots__ = ("client_ids", "done_client_ids", "fees", "holdings", "name", "orders")
+    __slots__ = ("client_ids", "done_client_ids", "done_symbols", "fees", "holdings", "name", "orders")
 
     def __init__(self, name: str, fees: FeeRates) -> None:
         self.name = name
@@ -180,6 +182,7 @@ class Account:
         self.orders: dict[int, Hold] = {}
         self.client_ids: dict[str, int] = {}  # live orders only: a client id is reusable after
         self.done_client_ids: dict[str, int] = {}  # bounded memory of recent done orders
+        self.done_symbols: dict[int, str] = {}  # the same orders' symbols, by order id
 
     def holding(self, asset: str) -> Holding:
         """Return the holding of ``asset``, creating an empty one."""
@@ -286,6 +289,14 @@ class Risk:
         """Return ``account``'s open orders (optionally of one symbol) by ascending id."""
         holds = self.accounts[account].orders.values()
         return sorted((h for h in holds if symbol is None or h.symbol == symbol), key=_hold_id)
+
+    def symbol_of(self, account: str, order_id: int) -> str | None:
+        """Return the symbol of ``account``'s order ``order_id``: open, else recently done."""
+        acct = self.accounts.get(account)
+        if acct is None:
+            return None
+        hold = acct.orders.get(order_id)
+        return hold.symbol if hold is not None else acct.done_symbols.get(order_id)
 
     def hold(self, account: str, order_id: int) -> Hold | None:
         """Return ``account``'s open order ``order_id`` as risk sees it (None if not open)."""
@@ -554,6 +565,10 @@ class Risk:
         pending, hold.pending = hold.pending, deque()  # replaces in flight the book will refuse
         for amendment in pending:
             account.release_client_id(amendment.client_order_id, hold)
+        symbols = account.done_symbols
+        symbols[order_id] = hold.symbol
+        if len(symbols) > DONE_CLIENT_IDS:
+            del symbols[next(iter(symbols))]
         cid = hold.client_order_id
         if cid is not None:
             account.client_ids.pop(cid, None)
@@ -648,6 +663,7 @@ class Risk:
                     "holdings": {k: [h.total, h.reserved] for k, h in sorted(a.holdings.items())},
                     "orders": [_hold_to_data(h) for h in sorted(a.orders.values(), key=_hold_id)],
                     "done_client_ids": list(a.done_client_ids.items()),
+                    "done_symbols": list(a.done_symbols.items()),
                 }
                 for a in self.accounts.values()
             ],
@@ -667,6 +683,7 @@ class Risk:
                 account.orders[hold.order_id] = hold
                 account.claim_client_ids(hold)
             account.done_client_ids = dict(row["done_client_ids"])
+            account.done_symbols = dict(row.get("done_symbols", ()))
 
 
 def _hold_id(hold: Hold) -> int:

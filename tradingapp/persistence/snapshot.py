@@ -5,7 +5,8 @@ Format 2 (this module writes it; format 1 is still read)::
     {"format": 2, "trade_ids": int,
      "risk": {"order_ids": int, "last_prices": {symbol: ticks},
               "accounts": [{"name", "holdings": {asset: [total, reserved]},
-                            "done_client_ids": [cid, oid, cid, oid, ...]}],
+                            "done_client_ids": [cid, oid, cid, oid, ...],
+                            "done_symbols": [oid, symbol, oid, symbol, ...]}],  # may be absent
               "holds": COLUMNS},                      # every open order's hold, by order id
      "books": [{"symbol", "last_trade_price", "update_seq", "trade_count",
                 "resting": COLUMNS, "stops": COLUMNS, "done": COLUMNS}],   # by symbol
@@ -92,6 +93,7 @@ def _encode(venue: Venue) -> bytes:
                     "name": account.name,
                     "holdings": {k: [h.total, h.reserved] for k, h in sorted(account.holdings.items())},
                     "done_client_ids": [x for pair in account.done_client_ids.items() for x in pair],
+                    "done_symbols": [x for pair in account.done_symbols.items() for x in pair],
                 }
                 for account in risk.accounts.values()
             ],
@@ -184,6 +186,8 @@ def _restore_risk(data: dict[str, Any], risk: Risk) -> None:
         account.client_ids = {}
         flat = row["done_client_ids"]
         account.done_client_ids = dict(zip(flat[::2], flat[1::2], strict=True))
+        flat = row.get("done_symbols", ())  # absent in snapshots written before it existed
+        account.done_symbols = dict(zip(flat[::2], flat[1::2], strict=True))
     columns = data["holds"]
     new = Hold.__new__
     rows = zip(*(_values(name, columns[name]) for name in HOLD_FIELDS), strict=True)
