@@ -20,6 +20,7 @@ from tests.unit.test_risk_support import (
     Request,
     custom_config,
 )
+from tradingapp.engine.events import Rejected
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection
 
@@ -200,3 +201,13 @@ def test_unknown_account_and_symbol_are_refused():
         h.risk.admit(Request("alice", "DOGE-USDT", BUY, LIMIT, 1, 1), 0)
     assert Reason.UNKNOWN_SYMBOL == refused.value.reason
     assert 0 == h.risk.order_ids.last
+
+
+def test_a_market_order_with_a_price_is_invalid_price_even_outside_the_band():
+    h = Harness(custom_config(band="5"))
+    trade_at(h, "100")
+    h.limit("bob", BTC, SELL, "0.01", "104")
+
+    for otype in (MARKET, STOP_LOSS):
+        result = h.new("alice", BTC, BUY, otype, h.qty(BTC, "0.01"), h.px(BTC, "200"))  # 100% away
+        assert [Reason.INVALID_PRICE] == [e.reason for e in result.events if isinstance(e, Rejected)]

@@ -57,6 +57,9 @@ from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
 BUY = Side.BUY
 _STOP_MARKET = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 _NO_PRICE_BUY = frozenset({OrderType.MARKET, OrderType.IOC, OrderType.FOK})
+#: Types that take no limit price: one given anyway is refused by the book as ``invalid_price``,
+#: so the price band (which judges limit prices) does not look at it.
+_PRICELESS = _STOP_MARKET | {OrderType.MARKET}
 
 #: Done orders remembered per account (client id -> order id, order id -> symbol), so that status
 #: queries by client id and cancels or replaces without a symbol still find a recent done order
@@ -327,7 +330,7 @@ class Risk:
         maximum = self.config.limits.max_open_orders_per_account
         if len(account.orders) >= maximum:
             raise Rejection(Reason.TOO_MANY_OPEN_ORDERS, f"the account already has {maximum} open orders")
-        if request.price is not None:
+        if request.price is not None and request.order_type not in _PRICELESS:
             self._check_band(spec, request.price)
         amount, budget = self._new_hold(account, spec, request)
         command = NewOrder(
