@@ -20,7 +20,7 @@ from tests.unit.test_risk_support import (
     Request,
     custom_config,
 )
-from tradingapp.engine.events import Rejected
+from tradingapp.engine.events import CancelRejected, Rejected
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.risk import Rejection
 
@@ -211,3 +211,13 @@ def test_a_market_order_with_a_price_is_invalid_price_even_outside_the_band():
     for otype in (MARKET, STOP_LOSS):
         result = h.new("alice", BTC, BUY, otype, h.qty(BTC, "0.01"), h.px(BTC, "200"))  # 100% away
         assert [Reason.INVALID_PRICE] == [e.reason for e in result.events if isinstance(e, Rejected)]
+
+
+def test_a_price_for_a_stop_market_order_in_a_replace_is_not_allowed_even_outside_the_band():
+    h = Harness(custom_config(band="5"))
+    trade_at(h, "100")
+    stop = h.new("alice", BTC, SELL, STOP_LOSS, h.qty(BTC, "0.01"), stop_price=h.px(BTC, "90"))
+
+    result = h.replace("alice", stop.order_id, BTC, price=h.px(BTC, "200"))
+
+    assert [Reason.REPLACE_NOT_ALLOWED] == [e.reason for e in result.events if isinstance(e, CancelRejected)]

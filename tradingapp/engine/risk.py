@@ -433,7 +433,7 @@ class Risk:
         cid = replace.client_order_id
         if cid is not None and account.client_ids.get(cid, replace.order_id) != replace.order_id:
             raise Rejection(Reason.DUPLICATE_CLIENT_ORDER_ID, f"client_order_id {cid!r} is already in use")
-        if replace.price is not None:
+        if replace.price is not None and hold.price is not None:  # else the book: replace_not_allowed
             self._check_band(spec, replace.price)
         before = hold.terms()
         new_qty = before.quantity if replace.quantity is None else replace.quantity
