@@ -253,3 +253,36 @@ async def test_slow_reader_gets_conflated_bbo_but_latest_value(venue: EngineHarn
     bbos = [m for m in slow.received if m["type"] == "bbo"]
     for previous, m in pairwise(bbos):
         assert m["seq"] == previous["seq"] + 1 + m.get("conflated", 0), (previous, m)
+
+
+async def test_a_slow_consumer_that_reads_again_gets_the_reason_then_the_close(venue: EngineHarness) -> None:
+    """Cut off for not reading (queue overflow or write deadline), a client that then reads finds
+    what was already written, then a ``logout`` with reason ``slow_consumer``, then the end."""
+    assert venue.engine is not None
+    engine = venue.engine
+    slow = await Client.connect(venue.host, venue.port, "binary", rcvbuf=4096, read=False, limit=4096)
+    venue.clients.append(slow)
+    slow.writer.write(
+        frame({"type": "subscribe", "symbol": SYM, "channels": ["trades"], "depth": 50, "request_id": "s"})
+    )
+    await slow.writer.drain()
+    local = slow.writer.get_extra_info("sockname")
+    session = await eventually(lambda: next((s for s in engine.sessions if s.peer == local), None))
+    mm = await venue.logged_on("mm")
+    taker = await venue.logged_on("load4")
+    t0 = time.monotonic()
+    while not session.closed and time.monotonic() - t0 < 20:
+        await _burst(mm, taker, 100)
+    assert session.closed, "the stalled client was not cut off"
+
+    slow.start_reading()  # within the linger: the server is still flushing to it
+
+    logout = await slow.recv("logout", timeout=10)
+    assert "slow_consumer" == logout["reason"]
+    assert logout["text"] in (
+        "disconnected: outbound queue overflow",
+        "disconnected: write deadline exceeded",
+    )
+    await slow.wait_closed(timeout=10)
+    assert logout is slow.received[-1]
+    await eventually(lambda: session not in engine.sessions, 10, what="session not dropped")

@@ -10,8 +10,9 @@ Outbound: replies and reports are encoded in the connection's mode and written o
 loop iteration. While the client is not reading (the transport asked us to pause writing), BBO
 and depth messages are conflated (only the latest per symbol is kept, marked with how many it
 replaced) and everything else is queued up to ``subscriber_queue`` messages; past that, or when
-writing stays paused longer than the write deadline, the client is disconnected with reason
-``slow_consumer``.
+writing stays paused longer than the write deadline, the client is disconnected: a final
+``logout`` with reason ``slow_consumer`` goes after what was already written, and the connection
+is reset if the client has not read up to it within ``SLOW_CONSUMER_LINGER``.
 
 Timers: each session has one timer at a time. First the logon timeout: a connection that has
 neither logged on nor subscribed to market data by then is closed. Then the keep-alive, with
@@ -63,6 +64,10 @@ log = structlog.get_logger("tradingapp.session")
 
 #: Seconds a client may stay unread (writing paused) before it is cut off.
 WRITE_DEADLINE = 5.0
+#: Seconds a slow consumer's connection lingers after its final ``logout`` (``slow_consumer``):
+#: a client that is reading, only too slowly, gets what was already written and then the reason;
+#: one that reads nothing is reset when the time is up.
+SLOW_CONSUMER_LINGER = 2.0
 #: Bytes the transport may buffer before it asks us to pause writing.
 WRITE_HIGH_WATER = 1 << 20
 #: Inbound silence, in heartbeat intervals, after which a logged-on client gets a test_request
@@ -633,10 +638,16 @@ class Session(asyncio.Protocol):
         if self.closed or self.transport is None:
             return
         log.warning("slow_consumer_disconnected", session_id=self.session_id, account=self.account, why=why)
-        self.closed = True
         self._held = []
         self._conflated = {}
-        self.transport.abort()
+        text = f"disconnected: {why}"
+        self.close_with({"type": "logout", "reason": Reason.SLOW_CONSUMER.value, "text": text})
+        self.loop.call_later(SLOW_CONSUMER_LINGER, self._reset_if_connected)
+
+    def _reset_if_connected(self) -> None:
+        # The end of a slow consumer's linger: a client that has not read up to its logout is reset.
+        if self in self.engine.sessions and self.transport is not None:
+            self.transport.abort()
 
 
 #: Client message type -> its handler (every ``_on_<type>`` method of :class:`Session`).

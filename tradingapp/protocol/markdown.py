@@ -32,7 +32,9 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.AUTH_FAILED: "Unknown account or wrong api key.",
     Reason.RATE_LIMITED: "Too many messages per second.",
     Reason.ENGINE_UNAVAILABLE: "The engine cannot take orders now (e.g. journal failure).",
-    Reason.SLOW_CONSUMER: "The client does not read fast enough; the connection is closed.",
+    Reason.SLOW_CONSUMER: (
+        "The client does not read fast enough; a final `logout` says so, then the connection is closed."
+    ),
     Reason.HEARTBEAT_TIMEOUT: "No answer to the server's `test_request`; the connection is closed.",
     Reason.INTERNAL_ERROR: "A bug on the venue's side.",
     Reason.UNKNOWN_SYMBOL: "No such symbol.",

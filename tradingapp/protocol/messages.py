@@ -728,7 +728,14 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         "5",
         "The session ends; the server closes the connection after sending it.",
         (
-            opt("reason", Kind.ENUM, "Why, when the server ends the session.", values=REASONS),
+            opt(
+                "reason",
+                Kind.ENUM,
+                "Why, when the server ends the session: `heartbeat_timeout`, or `slow_consumer` (sent"
+                " after everything already queued for the client; a client that does not read up to"
+                " it within 2 s is reset instead).",
+                values=REASONS,
+            ),
             opt("text", Kind.TEXT, "Human-readable detail.", max_len=MAX_TEXT_CHARS),
             REPLY_REQUEST_ID,
         ),
