@@ -559,3 +559,67 @@ async def test_order_flood_is_rate_limited_per_session(harness: EngineHarness) -
     # another session is not affected, and queries are not rate limited
     assert (await other.order(SYM, "sell", "limit", "0.001", "31000"))["exec_type"] == "new"
     assert len(await flooder.open_orders()) == outcomes.count("new")
+
+
+def _nested_list(depth: int) -> bytes:
+    """msgpack for ``[[[...[nil]...]]]`` nested ``depth`` deep (the unpacker allows about 1024)."""
+    return b"\x91" * depth + b"\xc0"
+
+
+@pytest.mark.parametrize("mode", ["binary", "json"])
+@pytest.mark.parametrize("field", ["type", "side"])
+async def test_deeply_nested_value_gets_a_reject(
+    venue: EngineHarness, canary: Canary, mode: str, field: str
+) -> None:
+    """A value nested nearly as deep as the decoder allows, in a field whose bad value is quoted
+    back in the reject text: a specific reject, and the connection keeps serving. (The JSON
+    decoder may already refuse this depth as malformed; msgpack decodes it.)"""
+    c = await venue.logged_on("alice", mode)
+    depth = 1000
+    head = {
+        "type": "new_order",
+        "client_order_id": "deep",
+        "symbol": SYM,
+        "order_type": "limit",
+        "quantity": "0.1",
+        "price": "30000",
+        "side": "buy",
+        "request_id": "deep",
+    }
+    del head[field]
+    if mode == "binary":
+        body = b"\x88" + b"".join(pack(k) + pack(v) for k, v in head.items())
+        await c.send_raw(frame(body + pack(field) + _nested_list(depth)))
+    else:
+        text = json.dumps(head)[:-1] + f', "{field}": ' + "[" * depth + "]" * depth + "}"
+        await c.send_raw(text.encode() + b"\n")
+    rej = await c.recv("reject")
+    expected = {"type": "unknown_message_type", "side": "invalid_side"}[field]
+    if not (mode == "json" and rej["reason"] == "malformed_message"):
+        assert (rej["reason"], rej.get("field")) == (expected, field), rej
+    assert len(rej["text"]) < 200, rej
+    await c.send({"type": "test_request", "test_request_id": "after"})
+    await c.recv("heartbeat", test_request_id="after")
+    assert await c.open_orders() == []
+
+
+async def test_decoder_failure_is_answered_before_closing(
+    venue: EngineHarness, canary: Canary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the decoder itself fail on some input, the client gets an ``internal_error`` reject
+    and a clean close (not a silently dropped connection); other sessions are unaffected."""
+    from tradingapp.protocol.framing import ServerCodec
+
+    real_feed = ServerCodec.feed
+
+    def failing_feed(self: ServerCodec, data: bytes) -> list[Any]:
+        if b"boom" in data:
+            raise RuntimeError("decoder bug")
+        return real_feed(self, data)
+
+    monkeypatch.setattr(ServerCodec, "feed", failing_feed)
+    c = await venue.client()
+    await c.send({"type": "test_request", "test_request_id": "boom"})
+    rej = await c.recv("reject")
+    assert rej["reason"] == "internal_error", rej
+    await c.wait_closed()

@@ -238,7 +238,15 @@ class Session(asyncio.Protocol):
         now = time.time_ns()
         if self.latency is not None:
             self._received_ns = time.perf_counter_ns()
-        for item in self.codec.feed(data):
+        try:
+            items = self.codec.feed(data)
+        except Exception:
+            # A decoder bug: the byte stream is no longer trustworthy, so answer and close rather
+            # than let the transport drop the connection without a word.
+            log.exception("session_decode_failed", session_id=self.session_id)
+            self.close_with(reject(Reason.INTERNAL_ERROR, "internal error while decoding; closing"))
+            return
+        for item in items:
             if type(item) is ProtocolError:
                 log.info(
                     "protocol_reject", session_id=self.session_id, reason=item.reason.value, text=item.text
