@@ -112,8 +112,9 @@ async def test_length_over_max_is_fatal_before_the_body(
 
 
 async def test_oversized_length_as_first_bytes(harness: EngineHarness) -> None:
-    """0xFFFFFFFF as the very first bytes is not binary (first byte not 0x00): JSON-lines mode, no
-    complete line, so the logon timeout closes the connection (never a 4 GiB read)."""
+    """0xFFFFFFFF as the very first bytes is not binary (first byte not 0x00): JSON-lines mode,
+    refused at once as invalid UTF-8, and as no logon follows, the logon timeout closes the
+    connection (never a 4 GiB read)."""
     from tests.integration.conftest import with_server
     from tradingapp.config import load_config
 
@@ -623,3 +624,19 @@ async def test_decoder_failure_is_answered_before_closing(
     rej = await c.recv("reject")
     assert rej["reason"] == "internal_error", rej
     await c.wait_closed()
+
+
+@pytest.mark.parametrize("header", [struct.pack(">I", 2**32 - 1), struct.pack(">I", 2**31), b"ping \xff"])
+async def test_invalid_utf8_is_refused_before_the_newline(
+    venue: EngineHarness, canary: Canary, header: bytes
+) -> None:
+    """Bytes that cannot be UTF-8 text (such as a binary length header whose first byte is not
+    0x00) are refused at once, not when a newline finally comes; the rest of that line is then
+    skipped without a second reject, and the connection keeps serving."""
+    c = await venue.client("json")
+    await c.send_raw(header)  # no newline
+    rej = await c.recv("reject", timeout=3)
+    assert rej["reason"] == "malformed_message", rej
+    await c.send_raw(b"more of the same line\nping after\n")
+    await c.recv("heartbeat", test_request_id="after")
+    assert [m["type"] for m in c.received] == ["reject", "heartbeat"], c.received
