@@ -640,3 +640,25 @@ async def test_invalid_utf8_is_refused_before_the_newline(
     await c.send_raw(b"more of the same line\nping after\n")
     await c.recv("heartbeat", test_request_id="after")
     assert [m["type"] for m in c.received] == ["reject", "heartbeat"], c.received
+
+
+@pytest.mark.parametrize(
+    "stop_price,reason,text",
+    [
+        ("1e400", "invalid_price", "stop_price '1e400' is not a decimal number"),
+        ("29000.001", "price_off_tick", "stop_price 29000.001 is not a multiple of 0.01"),
+        ("0", "invalid_price", "stop_price must be greater than zero"),
+    ],
+)
+async def test_bad_stop_price_is_named_in_the_reject(
+    venue: EngineHarness, stop_price: str, reason: str, text: str
+) -> None:
+    """The text of a refused stop_price names stop_price (not price, whose grid it shares)."""
+    c = await venue.logged_on("alice")
+    report = await c.order(SYM, "sell", "stop_loss", "0.1", stop_price=stop_price)
+    assert (report["exec_type"], report["reject_reason"], report["text"]) == ("rejected", reason, text)
+    assert report["stop_price"] is None
+    rep = await c.order(SYM, "sell", "stop_limit", "0.1", "29000", stop_price="29500")
+    await c.send({"type": "replace", "symbol": SYM, "order_id": rep["order_id"], "stop_price": stop_price})
+    refused = await c.recv("cancel_reject", order_id=rep["order_id"])
+    assert (refused["reason"], refused["text"]) == (reason, text), refused

@@ -46,7 +46,7 @@ from tradingapp.actors.messages import (
     QueryRequest,
     ReplaceRequest,
 )
-from tradingapp.engine.numbers import NumberError
+from tradingapp.engine.numbers import Grid, NumberError
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
@@ -438,8 +438,8 @@ class Session(asyncio.Protocol):
             return
         try:
             quantity = spec.quantity.to_units(msg["quantity"])
-            price = spec.price.to_units(msg["price"]) if msg.get("price") is not None else None
-            stop = spec.price.to_units(msg["stop_price"]) if msg.get("stop_price") is not None else None
+            price = _optional_units(spec.price, msg, "price")
+            stop = _optional_units(spec.price, msg, "stop_price")
         except NumberError as bad:
             self._refuse(msg, bad.reason, bad.text, now)
             return
@@ -486,9 +486,9 @@ class Session(asyncio.Protocol):
                 self._refuse(msg, Reason.MISSING_FIELD, "symbol is required for replace", now)
             return
         try:
-            quantity = spec.quantity.to_units(msg["quantity"]) if msg.get("quantity") is not None else None
-            price = spec.price.to_units(msg["price"]) if msg.get("price") is not None else None
-            stop = spec.price.to_units(msg["stop_price"]) if msg.get("stop_price") is not None else None
+            quantity = _optional_units(spec.quantity, msg, "quantity")
+            price = _optional_units(spec.price, msg, "price")
+            stop = _optional_units(spec.price, msg, "stop_price")
         except NumberError as bad:
             self._refuse(msg, bad.reason, bad.text, now)
             return
@@ -645,6 +645,12 @@ class Session(asyncio.Protocol):
         self._held = []
         self._conflated = {}
         self.transport.abort()
+
+
+def _optional_units(grid: Grid, msg: dict[str, Any], key: str) -> int | None:
+    """``msg[key]`` as a count of ``grid`` steps (``key`` named in error texts), None if absent."""
+    value = msg.get(key)
+    return None if value is None else grid.to_units(value, field=key)
 
 
 #: Client message type -> its handler (every ``_on_<type>`` method of :class:`Session`).
