@@ -112,8 +112,9 @@ async def test_length_over_max_is_fatal_before_the_body(
 
 
 async def test_oversized_length_as_first_bytes(harness: EngineHarness) -> None:
-    """0xFFFFFFFF as the very first bytes is not binary (first byte not 0x00): JSON-lines mode, no
-    complete line, so the logon timeout closes the connection (never a 4 GiB read)."""
+    """0xFFFFFFFF as the very first bytes is not binary (first byte not 0x00): JSON-lines mode,
+    refused at once as invalid UTF-8, and as no logon follows, the logon timeout closes the
+    connection (never a 4 GiB read)."""
     from tests.integration.conftest import with_server
     from tradingapp.config import load_config
 
@@ -559,3 +560,105 @@ async def test_order_flood_is_rate_limited_per_session(harness: EngineHarness) -
     # another session is not affected, and queries are not rate limited
     assert (await other.order(SYM, "sell", "limit", "0.001", "31000"))["exec_type"] == "new"
     assert len(await flooder.open_orders()) == outcomes.count("new")
+
+
+def _nested_list(depth: int) -> bytes:
+    """msgpack for ``[[[...[nil]...]]]`` nested ``depth`` deep (the unpacker allows about 1024)."""
+    return b"\x91" * depth + b"\xc0"
+
+
+@pytest.mark.parametrize("mode", ["binary", "json"])
+@pytest.mark.parametrize("field", ["type", "side"])
+async def test_deeply_nested_value_gets_a_reject(
+    venue: EngineHarness, canary: Canary, mode: str, field: str
+) -> None:
+    """A value nested nearly as deep as the decoder allows, in a field whose bad value is quoted
+    back in the reject text: a specific reject, and the connection keeps serving. (The JSON
+    decoder may already refuse this depth as malformed; msgpack decodes it.)"""
+    c = await venue.logged_on("alice", mode)
+    depth = 1000
+    head = {
+        "type": "new_order",
+        "client_order_id": "deep",
+        "symbol": SYM,
+        "order_type": "limit",
+        "quantity": "0.1",
+        "price": "30000",
+        "side": "buy",
+        "request_id": "deep",
+    }
+    del head[field]
+    if mode == "binary":
+        body = b"\x88" + b"".join(pack(k) + pack(v) for k, v in head.items())
+        await c.send_raw(frame(body + pack(field) + _nested_list(depth)))
+    else:
+        text = json.dumps(head)[:-1] + f', "{field}": ' + "[" * depth + "]" * depth + "}"
+        await c.send_raw(text.encode() + b"\n")
+    rej = await c.recv("reject")
+    expected = {"type": "unknown_message_type", "side": "invalid_side"}[field]
+    if not (mode == "json" and rej["reason"] == "malformed_message"):
+        assert (rej["reason"], rej.get("field")) == (expected, field), rej
+    assert len(rej["text"]) < 200, rej
+    await c.send({"type": "test_request", "test_request_id": "after"})
+    await c.recv("heartbeat", test_request_id="after")
+    assert await c.open_orders() == []
+
+
+async def test_decoder_failure_is_answered_before_closing(
+    venue: EngineHarness, canary: Canary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the decoder itself fail on some input, the client gets an ``internal_error`` reject
+    and a clean close (not a silently dropped connection); other sessions are unaffected."""
+    from tradingapp.protocol.framing import ServerCodec
+
+    real_feed = ServerCodec.feed
+
+    def failing_feed(self: ServerCodec, data: bytes) -> list[Any]:
+        if b"boom" in data:
+            raise RuntimeError("decoder bug")
+        return real_feed(self, data)
+
+    monkeypatch.setattr(ServerCodec, "feed", failing_feed)
+    c = await venue.client()
+    await c.send({"type": "test_request", "test_request_id": "boom"})
+    rej = await c.recv("reject")
+    assert rej["reason"] == "internal_error", rej
+    await c.wait_closed()
+
+
+@pytest.mark.parametrize("header", [struct.pack(">I", 2**32 - 1), struct.pack(">I", 2**31), b"ping \xff"])
+async def test_invalid_utf8_is_refused_before_the_newline(
+    venue: EngineHarness, canary: Canary, header: bytes
+) -> None:
+    """Bytes that cannot be UTF-8 text (such as a binary length header whose first byte is not
+    0x00) are refused at once, not when a newline finally comes; the rest of that line is then
+    skipped without a second reject, and the connection keeps serving."""
+    c = await venue.client("json")
+    await c.send_raw(header)  # no newline
+    rej = await c.recv("reject", timeout=3)
+    assert rej["reason"] == "malformed_message", rej
+    await c.send_raw(b"more of the same line\nping after\n")
+    await c.recv("heartbeat", test_request_id="after")
+    assert [m["type"] for m in c.received] == ["reject", "heartbeat"], c.received
+
+
+@pytest.mark.parametrize(
+    "stop_price,reason,text",
+    [
+        ("1e400", "invalid_price", "stop_price '1e400' is not a decimal number"),
+        ("29000.001", "price_off_tick", "stop_price 29000.001 is not a multiple of 0.01"),
+        ("0", "invalid_price", "stop_price must be greater than zero"),
+    ],
+)
+async def test_bad_stop_price_is_named_in_the_reject(
+    venue: EngineHarness, stop_price: str, reason: str, text: str
+) -> None:
+    """The text of a refused stop_price names stop_price (not price, whose grid it shares)."""
+    c = await venue.logged_on("alice")
+    report = await c.order(SYM, "sell", "stop_loss", "0.1", stop_price=stop_price)
+    assert (report["exec_type"], report["reject_reason"], report["text"]) == ("rejected", reason, text)
+    assert report["stop_price"] is None
+    rep = await c.order(SYM, "sell", "stop_limit", "0.1", "29000", stop_price="29500")
+    await c.send({"type": "replace", "symbol": SYM, "order_id": rep["order_id"], "stop_price": stop_price})
+    refused = await c.recv("cancel_reject", order_id=rep["order_id"])
+    assert (refused["reason"], refused["text"]) == (reason, text), refused

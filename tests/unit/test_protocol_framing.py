@@ -285,6 +285,26 @@ def test_json_lines_fed_one_byte_at_a_time() -> None:
     assert items == [{"type": "heartbeat"}, {"type": "balances"}]
 
 
+def test_multibyte_utf8_split_across_feeds_is_not_refused() -> None:
+    data = '{"type": "test_request", "test_request_id": "\u20ac\u00e9"}\n'.encode()
+    decoder = JsonLinesDecoder()
+
+    items = [item for i in range(len(data)) for item in decoder.feed(data[i : i + 1])]
+
+    assert items == [{"type": "test_request", "test_request_id": "\u20ac\u00e9"}]
+
+
+def test_invalid_utf8_is_refused_at_its_first_bad_byte_and_the_line_skipped() -> None:
+    decoder = JsonLinesDecoder()
+    refused = ProtocolError(Reason.MALFORMED_MESSAGE, "line is not valid UTF-8")
+
+    assert decoder.feed(b"ping 1\nping \xe2\x82") == [{"type": "test_request", "test_request_id": "1"}]
+    assert decoder.feed(b"\xff") == [refused]  # before any newline
+    assert decoder.feed(b"\xff more") == []  # the same line: refused once
+    assert decoder.feed(b"\n\xff\xff\xff\xff") == [refused]  # a new line, refused at once
+    assert decoder.feed(b"\nping 2\n") == [{"type": "test_request", "test_request_id": "2"}]
+
+
 def test_blank_lines_are_ignored() -> None:
     assert JsonLinesDecoder().feed(b"\n\r\n  \t \n") == []
 

@@ -47,7 +47,7 @@ from tradingapp.actors.messages import (
     QueryRequest,
     ReplaceRequest,
 )
-from tradingapp.engine.numbers import NumberError
+from tradingapp.engine.numbers import Grid, NumberError
 from tradingapp.engine.reasons import Reason
 from tradingapp.engine.symbols import SymbolSpec
 from tradingapp.engine.types import OrderType, SelfTradePrevention, Side
@@ -243,7 +243,15 @@ class Session(asyncio.Protocol):
         now = time.time_ns()
         if self.latency is not None:
             self._received_ns = time.perf_counter_ns()
-        for item in self.codec.feed(data):
+        try:
+            items = self.codec.feed(data)
+        except Exception:
+            # A decoder bug: the byte stream is no longer trustworthy, so answer and close rather
+            # than let the transport drop the connection without a word.
+            log.exception("session_decode_failed", session_id=self.session_id)
+            self.close_with(reject(Reason.INTERNAL_ERROR, "internal error while decoding; closing"))
+            return
+        for item in items:
             if type(item) is ProtocolError:
                 log.info(
                     "protocol_reject", session_id=self.session_id, reason=item.reason.value, text=item.text
@@ -435,8 +443,8 @@ class Session(asyncio.Protocol):
             return
         try:
             quantity = spec.quantity.to_units(msg["quantity"])
-            price = spec.price.to_units(msg["price"]) if msg.get("price") is not None else None
-            stop = spec.price.to_units(msg["stop_price"]) if msg.get("stop_price") is not None else None
+            price = _optional_units(spec.price, msg, "price")
+            stop = _optional_units(spec.price, msg, "stop_price")
         except NumberError as bad:
             self._refuse(msg, bad.reason, bad.text, now)
             return
@@ -483,9 +491,9 @@ class Session(asyncio.Protocol):
                 self._refuse(msg, Reason.MISSING_FIELD, "symbol is required for replace", now)
             return
         try:
-            quantity = spec.quantity.to_units(msg["quantity"]) if msg.get("quantity") is not None else None
-            price = spec.price.to_units(msg["price"]) if msg.get("price") is not None else None
-            stop = spec.price.to_units(msg["stop_price"]) if msg.get("stop_price") is not None else None
+            quantity = _optional_units(spec.quantity, msg, "quantity")
+            price = _optional_units(spec.price, msg, "price")
+            stop = _optional_units(spec.price, msg, "stop_price")
         except NumberError as bad:
             self._refuse(msg, bad.reason, bad.text, now)
             return
@@ -648,6 +656,12 @@ class Session(asyncio.Protocol):
         # The end of a slow consumer's linger: a client that has not read up to its logout is reset.
         if self in self.engine.sessions and self.transport is not None:
             self.transport.abort()
+
+
+def _optional_units(grid: Grid, msg: dict[str, Any], key: str) -> int | None:
+    """``msg[key]`` as a count of ``grid`` steps (``key`` named in error texts), None if absent."""
+    value = msg.get(key)
+    return None if value is None else grid.to_units(value, field=key)
 
 
 #: Client message type -> its handler (every ``_on_<type>`` method of :class:`Session`).

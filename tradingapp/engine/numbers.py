@@ -93,29 +93,32 @@ class Grid:
         self.invalid = invalid
         self._formatted: dict[int, str] = {}
 
-    def to_units(self, value: object, *, allow_zero: bool = False) -> int:
-        """Convert a decimal value to a whole number of steps, refusing anything inexact."""
+    def to_units(self, value: object, *, allow_zero: bool = False, field: str | None = None) -> int:
+        """Convert a decimal value to a whole number of steps, refusing anything inexact.
+
+        ``field`` names the value in error texts when it is not the grid's own field (a
+        ``stop_price`` is on the price grid).
+        """
         if type(value) is str:
             plain = _PLAIN_RE.match(value)
             if plain is not None:
                 exact = self._plain_units(plain.group(1), plain.group(2) or "")
                 if exact is not None and (exact > 0 or allow_zero):
                     return exact
-        dec = to_decimal(value, self.field, self.invalid)
+        name = field or self.field
+        dec = to_decimal(value, name, self.invalid)
         if dec < 0 or (dec == 0 and not allow_zero):
-            raise NumberError(self.invalid, f"{self.field} must be greater than zero")
+            raise NumberError(self.invalid, f"{name} must be greater than zero")
         with localcontext() as ctx:
             ctx.prec = 60
             try:
                 units, rest = divmod(dec, self.step)
             except InvalidOperation:
-                raise NumberError(self.invalid, f"{self.field} is too large") from None
+                raise NumberError(self.invalid, f"{name} is too large") from None
         if rest != 0:
-            raise NumberError(
-                self.off_grid, f"{self.field} {value} is not a multiple of {format(self.step, 'f')}"
-            )
+            raise NumberError(self.off_grid, f"{name} {value} is not a multiple of {format(self.step, 'f')}")
         if units > MAX_UNITS:
-            raise NumberError(self.invalid, f"{self.field} {value} is too large")
+            raise NumberError(self.invalid, f"{name} {value} is too large")
         return int(units)
 
     def _plain_units(self, whole: str, fraction: str) -> int | None:

@@ -9,6 +9,7 @@ the reject: the byte stream can no longer be trusted (oversized or malformed fra
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any, final
 
 from tradingapp.engine.reasons import Reason
@@ -17,9 +18,15 @@ from tradingapp.engine.reasons import Reason
 QUOTE_CHARS = 40
 
 
+#: Shows at most two levels of a list or map: a full ``repr`` of a value nested a thousand deep
+#: (which msgpack and JSON both decode) would exceed the interpreter's recursion limit.
+_CONTAINER_REPR = reprlib.Repr()
+_CONTAINER_REPR.maxlevel = 2
+
+
 def quote(value: object) -> str:
     """Return ``repr(value)`` cut to a readable length (client input is quoted back in texts)."""
-    text = repr(value)
+    text = _CONTAINER_REPR.repr(value) if isinstance(value, (list, dict)) else repr(value)
     if len(text) > QUOTE_CHARS:
         text = text[: QUOTE_CHARS - 3] + "..."
     return text

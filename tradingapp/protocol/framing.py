@@ -9,7 +9,9 @@ Two encodings share one port; the first byte a client sends decides (:func:`dete
 * **JSON-lines**: one JSON object per line (numbers parsed as ``Decimal``), or a line of the
   human form (:mod:`tradingapp.protocol.human`). Lines longer than ``max_line`` are fatal; a
   line that does not parse is rejected and the connection goes on, since the line framing is
-  intact.
+  intact. A line that cannot be UTF-8 is rejected as soon as its first bad byte arrives (a
+  binary header such as 0xFFFFFFFF sent as the first bytes would otherwise wait for a newline
+  that never comes); the rest of it is skipped.
 
 Decoders return a list whose items are decoded message dicts or :class:`ProtocolError` values,
 in stream order, and never raise whatever bytes arrive. A fatal error is always the last item;
@@ -19,6 +21,7 @@ closes the connection. Buffering is bounded by ``max_frame`` plus the size of on
 
 from __future__ import annotations
 
+import codecs
 import json
 import struct
 from collections.abc import Mapping
@@ -223,7 +226,7 @@ class JsonLinesDecoder:
     Blank lines are ignored; ``\\r\\n`` endings are accepted. ``id_prefix`` starts the
     ``client_order_id`` generated for human-form orders (``h1``, ``h2``, ...); pass something
     unique per connection. Cost: one ``find`` per feed (never rescanning old bytes) and one
-    ``json.loads`` per line.
+    ``json.loads`` per line; an incomplete line is checked for UTF-8 as its bytes arrive.
     """
 
     def __init__(self, max_line: int = DEFAULT_MAX_FRAME, *, id_prefix: str = "h") -> None:
@@ -233,6 +236,8 @@ class JsonLinesDecoder:
         counter = count(1)
         self._next_id = lambda: f"{id_prefix}{next(counter)}"
         self.closed = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()  # checks the incomplete line
+        self._bad_line = False  # the incomplete line was already refused as not UTF-8
 
     @property
     def buffered(self) -> int:
@@ -262,15 +267,27 @@ class JsonLinesDecoder:
             if len(line) > max_line:
                 out.append(self._fail_long())
                 return out
-            item = self.decode_line(line)
-            if item is not None:
-                out.append(item)
+            if self._bad_line:
+                self._bad_line = False  # refused when its first bad byte arrived
+            else:
+                item = self.decode_line(line)
+                if item is not None:
+                    out.append(item)
             start = search = newline + 1
+        checked = self._scanned
         if start:
             del buf[:start]
+            checked = 0
+            self._utf8.reset()
         if len(buf) > max_line + 1:
             out.append(self._fail_long())
             return out
+        if len(buf) > checked and not self._bad_line:
+            try:
+                self._utf8.decode(bytes(buf[checked:]))
+            except UnicodeDecodeError:
+                self._bad_line = True
+                out.append(ProtocolError(Reason.MALFORMED_MESSAGE, "line is not valid UTF-8"))
         self._scanned = len(buf)
         return out
 

@@ -682,11 +682,16 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         "Subscription accepted (answer to `subscribe`); snapshots follow.",
         (
             SYMBOL,
-            req("channels", Kind.ENUM_LIST, "Channels now subscribed for the symbol.", values=CHANNELS),
+            req(
+                "channels",
+                Kind.ENUM_LIST,
+                "The channels this request subscribed (added to the session's other channels of the symbol).",
+                values=CHANNELS,
+            ),
             req(
                 "depth",
                 Kind.INTEGER,
-                "Levels per side of the depth channel.",
+                "The request's levels per side (they apply when it subscribed `depth`).",
                 min_value=MIN_DEPTH,
                 max_value=MAX_DEPTH,
             ),
