@@ -13,7 +13,10 @@ compared with ``==``.
 
 Choices the spec text leaves open, made here the same way a reader of the spec would:
 
-- A rejected new order leaves no trace: its id stays unknown (it can be used again).
+- A new order whose fields are invalid (or whose id is taken) leaves no trace: its id stays
+  unknown and can be used again. A well-formed order refused by a market rule (post-only would
+  take, stop already reached, a size filter) is remembered as ``rejected``: status queries find
+  it, a cancel of it is ``order_not_open``, its id is taken.
 - When a first trade triggers rising and falling stops at once (possible only for stops entered
   before any trade), the rising ones are queued first.
 - Self-trade prevention events name the resting order first, then the incoming one.
@@ -62,6 +65,18 @@ PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 FILLED = OrderStatus.FILLED
 CANCELED = OrderStatus.CANCELED
 EXPIRED = OrderStatus.EXPIRED
+REJECTED = OrderStatus.REJECTED
+#: Refusals for an order's own fields or id, after which the order is not remembered.
+MALFORMED = frozenset(
+    {
+        "duplicate_order_id",
+        "invalid_quantity",
+        "invalid_price",
+        "missing_price",
+        "missing_stop_price",
+        "invalid_order_type",
+    }
+)
 
 MAX_UNITS = 10**15
 
@@ -335,6 +350,9 @@ class ReferenceBook:
         reasons = self._refusals_new(order)
         if reasons:
             events.append(("rejected", order.order_id, order.quantity, 0, 0, 0, "rejected", reasons))
+            if not reasons & MALFORMED:
+                order.status = REJECTED
+                self.orders[order.order_id] = order
             return
         order.leaves = order.quantity
         self.orders[order.order_id] = order

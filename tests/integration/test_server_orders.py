@@ -704,3 +704,40 @@ async def test_self_trade_prevention_decrement_report_is_documented(venue: Engin
         {"type": "order_status", "symbol": SYM, "order_id": rest["order_id"]}, "execution_report"
     )
     assert st["leaves_qty"] == "0.20000"
+
+
+async def test_an_order_the_book_refuses_is_found_by_status_queries(venue: EngineHarness, mode: str) -> None:
+    """A well-formed order that got an id and was then refused by a market rule (here post-only
+    would take) is remembered as rejected: order_status finds it by id and by client id, and a
+    cancel of it is order_not_open."""
+    mm = await venue.logged_on("mm", mode)
+    c = await venue.logged_on("alice", mode)
+    await mm.order(SYM, "sell", "limit", "0.2", "30000")
+    cid = c.next_cid("po")
+    await c.send(
+        {
+            "type": "new_order",
+            "client_order_id": cid,
+            "symbol": SYM,
+            "side": "buy",
+            "order_type": "limit",
+            "quantity": "0.1",
+            "price": "30000",
+            "post_only": True,
+        }
+    )
+    rejected = await c.recv("execution_report", client_order_id=cid, exec_type="rejected")
+    assert "post_only_would_take" == rejected["reject_reason"]
+
+    for ref in ({"order_id": rejected["order_id"]}, {"client_order_id": cid}):
+        st = await c.request({"type": "order_status", "symbol": SYM, **ref}, "execution_report")
+        assert ("order_status", "rejected", rejected["order_id"], cid) == (
+            st["exec_type"],
+            st["order_status"],
+            st["order_id"],
+            st["client_order_id"],
+        ), ref
+        assert (st["cum_qty"], st["leaves_qty"], st["quantity"]) == ("0.00000", "0.00000", "0.10000")
+    await c.send({"type": "cancel", "symbol": SYM, "order_id": rejected["order_id"], "request_id": "cx"})
+    refused = await c.recv("cancel_reject", request_id="cx")
+    assert ("order_not_open", "rejected") == (refused["reason"], refused["order_status"])

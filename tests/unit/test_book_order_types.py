@@ -225,7 +225,10 @@ def test_post_only_that_would_take_is_rejected_and_leaves_the_book_unchanged(dri
     assert [("rejected", 3, "post_only_would_take")] == driver.summary(events)
     assert digest == driver.book.state_digest()
     assert driver.book.last_trade_price is None
-    assert driver.book.order(3) is None
+    refused = driver.book.order(3)  # a well-formed order refused by a rule: remembered as done
+    assert refused is not None
+    assert (OrderStatus.REJECTED, 0, 0) == (refused.status, refused.leaves, refused.filled)
+    assert 2 == len(driver.book)
 
 
 def test_post_only_that_would_take_only_from_its_own_account_is_still_rejected(driver):

@@ -94,6 +94,20 @@ FOK = OrderType.FOK
 CANCELED_BY_USER = Reason.CANCELED_BY_USER
 IOC_REMAINDER = Reason.IOC_REMAINDER
 NO_LIQUIDITY = Reason.NO_LIQUIDITY
+#: Refusals of a command that is not a valid order at all (a field out of its domain, or an id
+#: already taken): it leaves no trace. A well-formed order refused by a market rule (post-only
+#: would take, stop already reached, a size filter) is kept among the done orders, as
+#: ``rejected``, so that status queries by its id find it.
+_MALFORMED = frozenset(
+    {
+        Reason.DUPLICATE_ORDER_ID,
+        Reason.INVALID_QUANTITY,
+        Reason.INVALID_PRICE,
+        Reason.MISSING_PRICE,
+        Reason.MISSING_STOP_PRICE,
+        Reason.INVALID_ORDER_TYPE,
+    }
+)
 
 #: Builds a NamedTuple event from a tuple of its fields without the Python-level ``__new__``.
 new_event = tuple.__new__
@@ -221,6 +235,8 @@ class OrderBook:
         if problem is not None:
             order.status = REJECTED
             order.leaves = 0
+            if problem[0] not in _MALFORMED:
+                self._retire(order)
             return [new_event(Rejected, (order, order.quantity, 0, 0, 0, REJECTED, *problem))]
         events: list[Event] = [new_event(Accepted, (order, order.quantity, order.leaves, 0, 0, NEW))]
         if order.order_type in _CONDITIONAL_TYPES:
@@ -309,19 +325,19 @@ class OrderBook:
                 return Reason.INVALID_PRICE, f"{otype.value} orders take no limit price"
         elif otype in _RESTING_TYPES:
             return Reason.MISSING_PRICE, f"{otype.value} orders need a price"
-        if self._filtered:
-            problem = self._check_size(qty, price)
-            if problem is not None:
-                return problem
+        if order.post_only and otype is not LIMIT:
+            return Reason.INVALID_ORDER_TYPE, "post_only applies to limit orders only"
+        # every check of the fields (``_MALFORMED``) comes before the market rules
         if otype in _CONDITIONAL_TYPES or order.stop_price is not None:
             problem = self._check_stop(order)
             if problem is not None:
                 return problem
-        if order.post_only:
-            if otype is not LIMIT:
-                return Reason.INVALID_ORDER_TYPE, "post_only applies to limit orders only"
-            if self._crosses(order.side, price):
-                return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity"
+        if self._filtered:
+            problem = self._check_size(qty, price)
+            if problem is not None:
+                return problem
+        if order.post_only and self._crosses(order.side, price):
+            return Reason.POST_ONLY_WOULD_TAKE, "post-only order would take liquidity"
         return None
 
     def _check_size(self, qty: int, price: int | None) -> tuple[Reason, str] | None:
@@ -342,7 +358,7 @@ class OrderBook:
         return None
 
     def _check_stop(self, order: Order) -> tuple[Reason, str] | None:
-        # A stop price exactly where one belongs, valid, and not already reached.
+        # A stop price exactly where one belongs and valid (its fields), then not already reached.
         otype = order.order_type
         stop = order.stop_price
         if otype not in _CONDITIONAL_TYPES:

@@ -56,7 +56,7 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.DUPLICATE_CLIENT_ORDER_ID: "`client_order_id` already used by the account.",
     Reason.UNKNOWN_ACCOUNT: "No such account.",
     Reason.UNKNOWN_ORDER: "No such order for this account.",
-    Reason.ORDER_NOT_OPEN: "The order is already filled, canceled or expired.",
+    Reason.ORDER_NOT_OPEN: "The order is already filled, canceled, expired or rejected.",
     Reason.POST_ONLY_WOULD_TAKE: "A post-only order would have traded on arrival.",
     Reason.WOULD_TRIGGER_IMMEDIATELY: "The stop price is already reached.",
     Reason.QUANTITY_NOT_ABOVE_FILLED: "A replace's new quantity is not above the filled quantity.",
