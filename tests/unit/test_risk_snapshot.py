@@ -52,6 +52,8 @@ def busy() -> tuple[Harness, dict[str, int]]:
     h.cancel("alice", done.order_id, BTC)
     h.limit("alice", BTC, SELL, "0.0005", "29900", stp=SelfTradePrevention.DECREMENT)  # restates a1
     h.cancel_all("alice", ETH)
+    refused = h.limit("carol", BTC, BUY, "0.001", "30100.07", post_only=True)  # would take from mm
+    ids["refused"] = refused.order_id
     return h, ids
 
 

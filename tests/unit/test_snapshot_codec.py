@@ -22,7 +22,7 @@ def twin_of(h: Harness, payload: bytes) -> Harness:
 
 
 def test_a_decoded_venue_has_every_field_of_the_original() -> None:
-    h, _ = busy()
+    h, ids = busy()
     payload = encode_snapshot(h.venue)
     assert msgpack.unpackb(payload)["format"] == SNAPSHOT_FORMAT == 2
     twin = twin_of(h, payload)
@@ -31,6 +31,8 @@ def test_a_decoded_venue_has_every_field_of_the_original() -> None:
     assert twin.venue.snapshot() == h.venue.snapshot()
     assert twin.venue.state_digest() == h.venue.state_digest()
     assert encode_snapshot(twin.venue) == payload
+    refused = twin.books[BTC].order(ids["refused"])  # a post-only order the book refused
+    assert refused is not None and "rejected" == refused.status.value
 
 
 def test_a_decoded_venue_behaves_like_the_original() -> None:
