@@ -157,7 +157,7 @@ async def _random_trading(h: EngineHarness, accounts: list[str], rounds: int, se
             "execution_report",
             client_order_id=cid,
             pred=lambda m: m["exec_type"] in ("new", "rejected"),
-            timeout=10,
+            timeout=30,
             check=False,
         )
     for c in clients.values():
@@ -261,7 +261,7 @@ async def test_racing_sessions_never_overdraw(harness: EngineHarness) -> None:
                 "execution_report",
                 client_order_id=cid,
                 pred=lambda m: m["exec_type"] in ("new", "rejected"),
-                timeout=10,
+                timeout=30,
                 check=False,
             )
             key = rep["exec_type"] if rep["exec_type"] == "new" else rep["reject_reason"]
