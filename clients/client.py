@@ -619,7 +619,7 @@ class Client:
         self.account: str | None = None
         #: The server's ``logon`` reply.
         self.session: dict[str, Any] = {}
-        #: Why the connection closed (None while open or after a clean close).
+        #: Why the connection closed, as the error its pending calls got (None while open).
         self.close_reason: BaseException | None = None
         #: Recent messages that no request, order or subscription claimed.
         self.unrouted: collections.deque[dict[str, Any]] = collections.deque(maxlen=UNROUTED_KEEP)

@@ -330,3 +330,19 @@ def test_packages_ship_their_typing_marker(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("tradingapp-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"tradingapp/py.typed", "clients/py.typed"} <= names
+
+
+def test_sync_client_after_close(threaded_engine: tuple[str, int]) -> None:  # noqa: F811
+    """As with the asyncio client: a call after close() raises ConnectionClosed (not the
+    background loop's RuntimeError), and a feed ends after its buffered messages."""
+    client = SyncClient(*threaded_engine)
+    feed = client.subscribe(BTC, channels=["bbo", "depth"], timeout=T)
+    assert feed.get(T) is not None  # the bbo snapshot read, the depth snapshot still buffered
+    client.close()
+    with pytest.raises(ConnectionClosed):
+        client.balances(timeout=T)
+    with pytest.raises(ConnectionClosed):
+        client.submit_order(BTC, "buy", "limit", "0.1", "29000", timeout=T)
+    assert ["depth"] == [msg["type"] for msg in feed]
+    feed.unsubscribe(timeout=T)
+    client.close()  # idempotent
