@@ -16,8 +16,8 @@ Design:
   that id resolves the request's future. Rejects of request/response calls raise
   :class:`RequestRejected`.
 * Orders are tracked by :class:`OrderHandle`: the first execution report of an order is matched
-  by its ``client_order_id`` (or the ``request_id`` of the ``new_order``), later ones by the venue
-  ``order_id``. ``handle.reports`` collects them all.
+  by the ``request_id`` of the ``new_order`` (else by its ``client_order_id``), later ones by the
+  venue ``order_id``. ``handle.reports`` collects them all.
 * Market data goes to :class:`Subscription` objects (async iterators), routed by symbol and
   channel.
 * Decimals (quantities and prices) are accepted as ``str``, ``int`` or :class:`~decimal.Decimal`
@@ -619,7 +619,7 @@ class Client:
         self.account: str | None = None
         #: The server's ``logon`` reply.
         self.session: dict[str, Any] = {}
-        #: Why the connection closed (None while open or after a clean close).
+        #: Why the connection closed, as the error its pending calls got (None while open).
         self.close_reason: BaseException | None = None
         #: Recent messages that no request, order or subscription claimed.
         self.unrouted: collections.deque[dict[str, Any]] = collections.deque(maxlen=UNROUTED_KEEP)
@@ -1066,7 +1066,7 @@ class Client:
             if kind == "reject":
                 handle = self._orders_by_rid.pop(rid, None)
                 if handle is not None:
-                    self._orders_by_cid.pop(handle.client_order_id, None)
+                    self._forget_client_order_id(handle)
                     handle._fail(_rejection(msg))
                     return
         channel = _CHANNEL_OF.get(kind)  # type: ignore[arg-type]
@@ -1088,16 +1088,36 @@ class Client:
         order_id = msg.get("order_id")
         handle = self._orders_by_id.get(order_id) if order_id is not None else None
         if handle is None:
-            handle = self._orders_by_cid.pop(msg.get("client_order_id"), None)  # type: ignore[arg-type]
+            handle = self._claim_first_report(msg)
             if handle is None:
                 return False
-            self._orders_by_rid.pop(handle.request_id, None)
             if order_id is not None:
                 handle.order_id = order_id
                 self._orders_by_id[order_id] = handle
         if handle._feed(msg) and handle.order_id is not None:
             self._orders_by_id.pop(handle.order_id, None)
         return True
+
+    def _claim_first_report(self, msg: dict[str, Any]) -> OrderHandle | None:
+        """The handle awaiting its first report ``msg``, no longer awaiting it; None if none.
+
+        Matched by the ``request_id`` the venue echoes, which is exact even when two orders in
+        flight share a ``client_order_id`` (the venue refuses the second as a duplicate); by
+        ``client_order_id`` only when the report carries no request id of this connection.
+        """
+        handle = self._orders_by_rid.pop(msg.get("request_id"), None)
+        if handle is None:
+            handle = self._orders_by_cid.get(msg.get("client_order_id"))  # type: ignore[arg-type]
+            if handle is None:
+                return None
+            del self._orders_by_rid[handle.request_id]
+        self._forget_client_order_id(handle)
+        return handle
+
+    def _forget_client_order_id(self, handle: OrderHandle) -> None:
+        # another order sent since with the same client_order_id keeps its entry
+        if self._orders_by_cid.get(handle.client_order_id) is handle:
+            del self._orders_by_cid[handle.client_order_id]
 
     def _protocol_failure(self, text: str) -> None:
         self.close_reason = ConnectionClosed(text)
@@ -1116,7 +1136,7 @@ class Client:
                 _fail(waiter.future, error)
             else:
                 _fail(waiter, error)  # type: ignore[arg-type]
-        handles = {*self._orders_by_id.values(), *self._orders_by_cid.values()}
+        handles = {*self._orders_by_id.values(), *self._orders_by_rid.values()}
         self._orders_by_id.clear()
         self._orders_by_cid.clear()
         self._orders_by_rid.clear()

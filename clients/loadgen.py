@@ -154,16 +154,31 @@ def main(args: argparse.Namespace) -> int:
     """Run the load generator from parsed arguments; returns the process exit status."""
     try:
         options = Options.from_args(args)
+        if options.json_path:
+            _writable(options.json_path)
     except ValueError as e:
         print(f"loadgen: {e}", file=sys.stderr)
         return 2
     report = _run(run_loadgen(options))
     print(format_report(report))
     if options.json_path:
-        with open(options.json_path, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, sort_keys=True)
-            f.write("\n")
+        try:
+            with open(options.json_path, "w", encoding="utf-8") as f:
+                json.dump(report, f, indent=2, sort_keys=True)
+                f.write("\n")
+        except OSError as e:
+            print(f"loadgen: --json: cannot write {options.json_path}: {e.strerror or e}", file=sys.stderr)
+            return 1
     return int(report["exit_code"])
+
+
+def _writable(path: str) -> None:
+    """Raise ValueError unless ``path`` can be written: checked before the run, not after it."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--json: cannot write {path}: {e.strerror or e}") from None
 
 
 def _run(coro: Any) -> Any:
@@ -186,7 +201,7 @@ class SymbolFlow:
         self.tick = Decimal(tick)
         self.lot = Decimal(lot)
         if self.mid <= 0 or self.tick <= 0 or self.lot <= 0:
-            raise ValueError(f"{symbol}: mid, tick and lot must be positive")
+            raise ValueError(f"--symbols: {symbol}: mid, tick and lot must be positive")
         self.mid_ticks = int(self.mid / self.tick)
         self.passive_ticks = max(2, int(self.mid_ticks * PASSIVE_SPREAD))
         self.cross_ticks = max(1, int(self.mid_ticks * CROSS_SPREAD))
@@ -240,6 +255,8 @@ class Options:
         options = cls(args)
         if options.host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"--host must be a loopback address, not {options.host!r}")
+        if not 1 <= options.port <= 65535:
+            raise ValueError(f"--port must be from 1 to 65535, not {options.port}")
         if not 1 <= options.connections <= 256:
             raise ValueError("--connections must be from 1 to 256")
         if options.rate < 0 or not math.isfinite(options.rate):
@@ -282,20 +299,18 @@ def _parse_symbol(text: str) -> SymbolFlow:
     parts = text.split(":")
     symbol = parts[0].upper()
     demo = DEMO_SYMBOLS.get(symbol)
-    if len(parts) == 1:
-        if demo is None:
-            raise ValueError(f"--symbols: {symbol} is not a demo symbol; give SYMBOL:MID:TICK:LOT")
-        return SymbolFlow(symbol, *demo)
-    if len(parts) == 2:
-        if demo is None:
-            raise ValueError(f"--symbols: {symbol} is not a demo symbol; give SYMBOL:MID:TICK:LOT")
-        return SymbolFlow(symbol, parts[1], demo[1], demo[2])
     if len(parts) == 4:
-        try:
-            return SymbolFlow(symbol, parts[1], parts[2], parts[3])
-        except ArithmeticError as e:
-            raise ValueError(f"--symbols: bad number in {text!r}") from e
-    raise ValueError(f"--symbols: {text!r} is not SYMBOL[:MID[:TICK:LOT]]")
+        numbers = parts[1:]
+    elif len(parts) in (1, 2):
+        if demo is None:
+            raise ValueError(f"--symbols: {symbol} is not a demo symbol; give SYMBOL:MID:TICK:LOT")
+        numbers = [*parts[1:], *demo[len(parts) - 1 :]]
+    else:
+        raise ValueError(f"--symbols: {text!r} is not SYMBOL[:MID[:TICK:LOT]]")
+    try:
+        return SymbolFlow(symbol, *numbers)
+    except ArithmeticError as e:  # decimal.InvalidOperation: not a number, NaN; Infinity
+        raise ValueError(f"--symbols: bad number in {text!r}") from e
 
 
 # -- statistics ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from clients.client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     Client,
+    ConnectionClosed,
     Mode,
     OrderHandle,
     Subscription,
@@ -56,6 +57,9 @@ class _LoopThread:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a SyncClient method cannot be called from its own event loop thread")
+        if self.loop.is_closed():  # after SyncClient.close(): what the asyncio client raises then
+            coro.close()
+            raise ConnectionClosed("the connection is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(None if timeout is None else timeout + _GRACE)
@@ -176,7 +180,10 @@ class SyncSubscription(_Blocking):
         return self
 
     def __next__(self) -> dict[str, Any]:
-        msg = self._runner.run(self.subscription.get(timeout=None), None)
+        if self._runner.loop.is_closed():  # the client is closed: what is buffered, then the end
+            msg = self.subscription.get_nowait()
+        else:
+            msg = self._runner.run(self.subscription.get(timeout=None), None)
         if msg is None:
             raise StopIteration
         return msg

@@ -23,7 +23,11 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     config = load_config(args.config)
     data_dir = Path(args.data_dir) if args.data_dir else config.persistence.data_dir
-    logs.configure(data_dir, console=not args.quiet)
+    try:
+        logs.configure(data_dir, console=not args.quiet)
+    except OSError as e:
+        print(f"tradingapp serve: cannot use data dir {data_dir}: {e.strerror or e}", file=sys.stderr)
+        return 1
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     code: int = run(serve(config, host, port, data_dir, args.fsync, args.repair, args.latency_stats))
@@ -60,6 +64,17 @@ def _loadgen(args: argparse.Namespace) -> int:
     return loadgen_main(args)
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535; the OS would wrap 70000 to 4464."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, not {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -72,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="venue TOML file (default: the embedded demo venue)")
     serve.add_argument("--data-dir", help="journal, snapshots and logs (default: from the config, ./data)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 7001; 0 picks a free one)")
+    serve.add_argument(
+        "--port", type=port_number, help="port to listen on (default 7001; 0 picks a free one)"
+    )
     serve.add_argument(
         "--fsync", choices=("always", "batch", "off"), help="journal durability (default batch)"
     )
@@ -112,8 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from tradingapp.config import ConfigError
+
     try:
         return int(args.handler(args) or 0)
+    except ConfigError as e:
+        # the operator's to fix, not a bug: the message names the file and the key
+        print(f"tradingapp {args.command}: {e}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # the reader went away (``tradingapp journal | head``): stop quietly, as other CLI tools
         # do; stdout is pointed at /dev/null so that the interpreter's final flush cannot fail

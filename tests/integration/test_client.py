@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import zipfile
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -291,3 +295,54 @@ async def test_two_sessions_of_one_account(engine_addr: tuple[str, int]) -> None
     assert {m.get("order_id") for m in second.unrouted} <= {order.order_id}
     for client in (first, second):
         await client.close()
+
+
+@pytest.mark.parametrize("mode", ["binary", "json"])
+async def test_orders_in_flight_with_one_client_order_id(
+    engine_addr: tuple[str, int],  # noqa: F811
+    mode: Literal["binary", "json"],
+) -> None:
+    """The venue refuses the second order's duplicate client_order_id; each handle gets its own
+    first report (matched by the request id the venue echoes), whichever arrives first."""
+    client = await connect(*engine_addr, mode=mode)
+    await client.logon("carol", "carol-key", timeout=T)
+    first, second = await asyncio.gather(
+        client.submit_order(BTC, "buy", "limit", "0.1", "29000", client_order_id="twin", timeout=T),
+        client.submit_order(BTC, "buy", "limit", "0.1", "29001", client_order_id="twin", timeout=T),
+    )
+    assert ("new", "29000.00") == (first.status, first.reports[0]["price"])
+    assert ("rejected", "29001.00") == (second.status, second.reports[0]["price"])
+    assert "duplicate_client_order_id" == second.reports[0]["reject_reason"]
+    assert "canceled" == (await first.cancel(timeout=T))["exec_type"]
+    assert ["new", "canceled"] == [r["exec_type"] for r in first.reports]
+    await client.close()
+
+
+def test_packages_ship_their_typing_marker(tmp_path: Path) -> None:
+    """Installed from a wheel, both packages say they are typed (PEP 561), so mypy checks a
+    user's script against the client's annotations instead of skipping the import."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(root)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("tradingapp-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"tradingapp/py.typed", "clients/py.typed"} <= names
+
+
+def test_sync_client_after_close(threaded_engine: tuple[str, int]) -> None:  # noqa: F811
+    """As with the asyncio client: a call after close() raises ConnectionClosed (not the
+    background loop's RuntimeError), and a feed ends after its buffered messages."""
+    client = SyncClient(*threaded_engine)
+    feed = client.subscribe(BTC, channels=["bbo", "depth"], timeout=T)
+    assert feed.get(T) is not None  # the bbo snapshot read, the depth snapshot still buffered
+    client.close()
+    with pytest.raises(ConnectionClosed):
+        client.balances(timeout=T)
+    with pytest.raises(ConnectionClosed):
+        client.submit_order(BTC, "buy", "limit", "0.1", "29000", timeout=T)
+    assert ["depth"] == [msg["type"] for msg in feed]
+    feed.unsubscribe(timeout=T)
+    client.close()  # idempotent

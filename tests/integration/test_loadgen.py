@@ -88,3 +88,30 @@ def test_unreachable_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> No
     assert 2 == loadgen.main(loadgen.parse(["--host", "192.0.2.1"]))
     assert 2 == loadgen.main(loadgen.parse(["--symbols", "FOO-BAR"]))
     assert 2 == loadgen.main(loadgen.parse(["--duration", "0"]))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--symbols", "BTC-USDT:abc"],
+        ["--symbols", "BTC-USDT:NaN"],
+        ["--symbols", "FOO-BAR:100:x:0.01"],
+        ["--port", "70000"],
+        ["--port", "0"],
+    ],
+)
+def test_bad_option_values_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert 2 == loadgen.main(loadgen.parse(["--quiet", *argv]))
+    err = capsys.readouterr().err
+    assert err.startswith("loadgen: --") and err.count("\n") == 1
+
+
+def test_unwritable_json_file_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a traceback after a whole run whose figures are then lost."""
+    path = tmp_path / "missing-dir" / "report.json"
+    assert 2 == loadgen.main(loadgen.parse(["--port", "1", "--quiet", "--json", str(path)]))
+    captured = capsys.readouterr()
+    assert "FATAL" not in captured.out  # it did not try to connect
+    assert captured.err.startswith(f"loadgen: --json: cannot write {path}: ")

@@ -68,3 +68,62 @@ async def test_serve_refuses_a_port_in_use_without_a_traceback(
     again = Engine(load_config(), data_dir=tmp_path / "other", fsync="off")
     await again.start("127.0.0.1", 0)
     await again.stop()
+
+
+_BAD_CONFIGS = {
+    "missing.toml": None,
+    "not-toml.toml": "not toml [[[\n",
+    "float-tick.toml": '[[symbols]]\nsymbol = "BTC-USDT"\nbase = "BTC"\nquote = "USDT"\n'
+    'tick_size = 0.01\nlot_size = "0.00001"\n',
+    "unknown-key.toml": "foo = 1\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        *(("serve", name) for name in sorted(_BAD_CONFIGS)),
+        ("journal", "not-toml.toml"),
+        ("accounts", "unknown-key.toml"),
+    ],
+)
+def test_a_bad_config_is_one_line_not_a_traceback(tmp_path: Path, name: str, command: str) -> None:
+    """A missing file, invalid TOML or a bad key: the ConfigError's message (file and key) on one
+    line, exit status 1, and the engine never listens."""
+    config = tmp_path / name
+    if _BAD_CONFIGS[name] is not None:
+        config.write_text(_BAD_CONFIGS[name])
+    data_dir = tmp_path / "data"
+    (data_dir / "journal").mkdir(parents=True)  # so journal and accounts get as far as the config
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradingapp.cli", command, "--config", str(config),
+         "--data-dir", str(data_dir), *(["--port", "0"] if command == "serve" else [])],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"tradingapp {command}: {config}: ")
+    assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path, port: str) -> None:
+    """Not wrapped modulo 2^16 (70000 would listen on 4464) nor passed to getaddrinfo."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tradingapp.cli", "serve", "--data-dir", str(tmp_path), "--port", port],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "listening on" not in proc.stdout
+    assert "argument --port: must be from 0 to 65535" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_serve_refuses_a_data_dir_it_cannot_create(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    proc = _serve(not_a_dir, 0)
+    assert proc.returncode == 1
+    assert "listening on" not in proc.stdout
+    assert proc.stderr.startswith(f"tradingapp serve: cannot use data dir {not_a_dir}: ")
+    assert proc.stderr.count("\n") == 1
