@@ -42,6 +42,8 @@ async def test_closed_loop_run(engine_addr: tuple[str, int]) -> None:  # noqa: F
     report = await loadgen.run_loadgen(loadgen.Options.from_args(args))
     _check_report(report)
     assert "closed" == report["settings"]["mode"]
+    s = report["settings"]
+    assert (10_000, 5.0, False) == (s["max_backlog"], s["drain_timeout"], s["keep_orders"])
     assert report["send_phase_s"] < 3
     feed = report["feed"]
     assert feed["messages"] > 0
