@@ -737,8 +737,8 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
                 "reason",
                 Kind.ENUM,
                 "Why, when the server ends the session: `heartbeat_timeout`, or `slow_consumer` (sent"
-                " after everything already queued for the client; a client that does not read up to"
-                " it within 2 s is reset instead).",
+                " after what the connection had already written, the messages still queued are"
+                " dropped; a client that does not read up to it within 2 s is reset instead).",
                 values=REASONS,
             ),
             opt("text", Kind.TEXT, "Human-readable detail.", max_len=MAX_TEXT_CHARS),
