@@ -285,13 +285,13 @@ class Session(asyncio.Protocol):
                 if not self._reading_paused and self.transport is not None:
                     self._reading_paused = True
                     self.transport.pause_reading()
-                    self.loop.create_task(self._wait_for_room(mailbox))
+                    mailbox.call_when_room(self._room_available)
                 return
             pending.popleft()
             mailbox.put_nowait(message)
 
-    async def _wait_for_room(self, mailbox: Mailbox) -> None:
-        await mailbox.wait_for_room()
+    def _room_available(self) -> None:
+        # The mailbox this session waited for has room (its turn among the waiting sessions).
         self._reading_paused = False
         if self.closed:
             return
