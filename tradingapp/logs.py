@@ -1,8 +1,9 @@
 """Structured logging: JSON lines to ``<data_dir>/engine.log`` plus a readable console.
 
-Only session lifecycle, logons (never keys), rejects of malformed input, errors, start-up and
-shutdown are logged. Orders and fills are not: the journal is the audit trail
-(``tradingapp journal`` prints it), which keeps per-order logging off the hot path.
+Only session lifecycle, logons (never keys), rejects of malformed input, requests the session
+refuses itself, errors, start-up and shutdown are logged. Orders and fills are not: the journal
+is the audit trail (``tradingapp journal`` prints it), which keeps per-order logging off the hot
+path.
 """
 
 from __future__ import annotations

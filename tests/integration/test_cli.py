@@ -76,3 +76,38 @@ async def test_closed_stdout_ends_quietly(harness: EngineHarness, command: str) 
         os.close(write_end)
     assert proc.stderr.decode() == ""
     assert proc.returncode == 1
+
+
+async def test_journal_records_cancels_and_replaces_refused_by_risk(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cancel or replace that risk refuses (no such order, funds for a larger replace) gets a
+    cancel_reject; the journal, the audit trail, has an ``X`` record for each, as for orders."""
+    await harness.start()
+    c = await harness.logged_on("alice")
+    bid = await c.order("BTC-USDT", "buy", "limit", "0.1", "29000", client_order_id="r-1")
+    await c.request({"type": "cancel", "symbol": "BTC-USDT", "orig_client_order_id": "nope"}, "cancel_reject")
+    # a cancel naming an order id goes to the book (a C record), which finds no such order
+    await c.request({"type": "cancel", "symbol": "BTC-USDT", "order_id": 999}, "cancel_reject")
+    await c.request(
+        {"type": "replace", "symbol": "BTC-USDT", "orig_client_order_id": "nope", "quantity": "1"},
+        "cancel_reject",
+    )
+    funds = await c.request(
+        {"type": "replace", "symbol": "BTC-USDT", "order_id": bid["order_id"], "quantity": "100000"},
+        "cancel_reject",
+    )
+    assert funds["reason"] == "insufficient_funds"
+    await harness.close_all()
+    await harness.stop()
+    capsys.readouterr()
+
+    assert cli.main(["journal", "--data-dir", str(harness.data_dir)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    refused = [(r["account"], r["request"], r["reason"]) for r in rows if r["record"] == "refused"]
+    assert [r["order_id"] for r in rows if r["record"] == "cancel"] == [999]
+    assert refused == [
+        ("alice", "cancel", "unknown_order"),
+        ("alice", "replace", "unknown_order"),
+        ("alice", "replace", "insufficient_funds"),
+    ]

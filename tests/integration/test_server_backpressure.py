@@ -286,3 +286,43 @@ async def test_a_slow_consumer_that_reads_again_gets_the_reason_then_the_close(v
     await slow.wait_closed(timeout=10)
     assert logout is slow.received[-1]
     await eventually(lambda: session not in engine.sessions, 10, what="session not dropped")
+
+
+async def test_sessions_waiting_for_a_full_mailbox_take_turns(harness: EngineHarness) -> None:
+    """When the risk mailbox is full, the sessions waiting for room are served in turn: no
+    session's requests sit unforwarded while others keep getting through (with a tiny mailbox
+    the first sessions used to win every wake-up and the last ones got nothing at all)."""
+    from tests.integration.conftest import with_server
+    from tradingapp.config import load_config
+
+    await harness.start(with_server(load_config(), mailbox_size=2))
+    accounts = ("alice", "bob", "carol", "mm")
+    clients = [await harness.logged_on(account) for account in accounts]
+    per_session = 300
+    for c in clients:  # every session has all its orders read before any is answered
+        c.writer.write(
+            b"".join(
+                frame(
+                    {
+                        "type": "new_order",
+                        "client_order_id": f"{c.account}-{i}",
+                        "symbol": SYM,
+                        "side": "buy",
+                        "order_type": "limit",
+                        "quantity": "0.001",
+                        "price": "29000",
+                    }
+                )
+                for i in range(per_session)
+            )
+        )
+    await asyncio.gather(*(c.writer.drain() for c in clients))
+
+    def acks(c: Client) -> int:
+        return sum(1 for m in c.received if m.get("type") == "execution_report")
+
+    first = await eventually(lambda: next((c for c in clients if acks(c) >= per_session), None), 30)
+    counts = {c.account: acks(c) for c in clients}
+    assert all(n >= per_session // 4 for n in counts.values()), (first.account, counts)
+    for c in clients:
+        await eventually(lambda c=c: acks(c) == per_session, 30)

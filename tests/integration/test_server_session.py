@@ -408,3 +408,32 @@ async def test_logout_comes_after_the_replies_to_earlier_requests(venue: EngineH
     # the order was entered either way
     d = await venue.logged_on("alice", mode)
     assert [o["client_order_id"] for o in await d.open_orders()] == ["before-logout"]
+
+
+async def test_requests_refused_by_the_session_are_logged(venue: EngineHarness) -> None:
+    """A refusal made by the session itself (before logon, a field off the symbol's grid, an
+    unknown symbol) never reaches the journal, so the log is its audit record:
+    one ``request_refused`` event each, naming the session, account, message type and reason."""
+    from structlog.testing import capture_logs
+
+    order = {
+        "type": "new_order",
+        "symbol": "BTC-USDT",
+        "side": "buy",
+        "order_type": "limit",
+        "quantity": "0.1",
+    }
+    with capture_logs() as logs:
+        c = await venue.client()
+        await c.request({**order, "client_order_id": "early", "price": "30000"}, "reject")
+        await c.logon("alice")
+        await c.request({**order, "client_order_id": "offtick", "price": "30000.001"}, "execution_report")
+        await c.request(
+            {**order, "client_order_id": "nosym", "symbol": "NOPE-USDT", "price": "1"}, "execution_report"
+        )
+    refused = [(e["ref_type"], e["reason"], e["account"]) for e in logs if e["event"] == "request_refused"]
+    assert refused == [
+        ("new_order", "not_logged_in", None),
+        ("new_order", "price_off_tick", "alice"),
+        ("new_order", "unknown_symbol", "alice"),
+    ]

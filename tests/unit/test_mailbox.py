@@ -49,3 +49,53 @@ async def test_held_mailbox_looks_full_until_released() -> None:
     box.release()
     await asyncio.wait_for(producer, 5)
     assert await box.take_all() == ["new"]
+
+
+async def test_room_callbacks_take_turns() -> None:
+    """Producers that found the mailbox full get the room in turn: one that fills it again waits
+    behind the others, so no producer is passed over for ever."""
+    box = Mailbox(1)
+    box.put_nowait("x")
+    order: list[str] = []
+    backlog = {name: 3 for name in "abc"}
+
+    def producer(name: str) -> None:
+        while backlog[name] and box.has_room():
+            box.put_nowait(name)
+            backlog[name] -= 1
+        if backlog[name]:
+            box.call_when_room(lambda: producer(name))
+
+    for name in "abc":
+        box.call_when_room(lambda name=name: producer(name))
+    for _ in range(9):
+        order += await box.take_all()
+    assert order == ["x", *"abcabcab"]
+    assert await box.take_all() == ["c"]
+    assert backlog == {"a": 0, "b": 0, "c": 0}
+
+
+async def test_held_mailbox_calls_no_room_callback_until_released() -> None:
+    box = Mailbox(1)
+    box.put_nowait("x")
+    called: list[str] = []
+    box.call_when_room(lambda: called.append("room"))
+    box.hold()
+    assert await box.take_all() == ["x"]
+    assert called == []
+    box.release()
+    assert called == ["room"]
+
+
+async def test_a_failing_room_callback_does_not_stop_the_others() -> None:
+    box = Mailbox(1)
+    box.put_nowait("x")
+    called: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("producer bug")
+
+    box.call_when_room(broken)
+    box.call_when_room(lambda: called.append("next"))
+    assert await box.take_all() == ["x"]
+    assert called == ["next"]

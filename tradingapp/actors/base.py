@@ -3,8 +3,10 @@
 Modelled on pykka's loop (setup, run, teardown; stop is an in-band message so queued work ahead
 of it is still done) with bounded mailboxes, which pykka lacks. A mailbox never grows without
 bound: producers that may wait ``await put()``; producers that must not wait (a socket callback)
-check :meth:`Mailbox.has_room` first and stop reading until :meth:`Mailbox.wait_for_room` says
-there is room again. The actor wakes once for everything queued and handles it as a batch, so a
+check :meth:`Mailbox.has_room` first and stop reading until the callback they gave
+:meth:`Mailbox.call_when_room` runs. Those callbacks run in the order they were registered, and
+one that fills the mailbox again re-registers behind the others, so producers competing for a
+full mailbox take turns. The actor wakes once for everything queued and handles it as a batch, so a
 burst costs one task switch instead of one per message.
 
 An exception while handling one message is logged and handed to :meth:`Actor.on_failure` (which
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
@@ -46,7 +48,7 @@ STOP = _Stop()
 class Mailbox:
     """A bounded FIFO with one consumer task; ``capacity`` counts messages."""
 
-    __slots__ = ("_held", "_items", "_loop", "_room_waiters", "_waiter", "capacity")
+    __slots__ = ("_held", "_items", "_loop", "_room_callbacks", "_room_waiters", "_waiter", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -55,6 +57,7 @@ class Mailbox:
         self._items: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._room_waiters: list[asyncio.Future[None]] = []
+        self._room_callbacks: deque[Callable[[], None]] = deque()
         self._held = False
         # The consumer's loop, found at the first wait: ``asyncio.get_running_loop`` costs a
         # ``getpid`` system call on every call (Python 3.11), and an idle actor waits every batch.
@@ -118,6 +121,17 @@ class Mailbox:
         self._room_waiters.append(fut)
         await fut
 
+    def call_when_room(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the mailbox has room (the caller found it full).
+
+        Callbacks run synchronously, first registered first, each only while there is room; a
+        callback that fills the mailbox again registers anew, behind those still waiting. So
+        room freed by the consumer goes to the producers in turn, not to whichever woke first
+        (with one-shot futures every waiter woke at once, the same first one refilled the
+        mailbox each time, and the rest could wait indefinitely).
+        """
+        self._room_callbacks.append(callback)
+
     async def take_all(self) -> list[Any]:
         """Wait for at least one message, then return everything queued (oldest first)."""
         if not self._items:
@@ -126,7 +140,7 @@ class Mailbox:
             await fut
         items = list(self._items)
         self._items.clear()
-        if self._room_waiters and not self._held:
+        if (self._room_waiters or self._room_callbacks) and not self._held:
             self._wake_producers()
         return items
 
@@ -141,6 +155,16 @@ class Mailbox:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+        callbacks = self._room_callbacks
+        # bounded by the callbacks waiting now: one that registers anew waits for the next wake
+        for _ in range(len(callbacks)):
+            if not callbacks or not self.has_room():
+                break
+            callback = callbacks.popleft()
+            try:
+                callback()
+            except Exception:  # a producer's bug must not break the consumer taking its batch
+                log.exception("mailbox_room_callback_failed")
 
 
 class Actor:

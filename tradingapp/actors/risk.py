@@ -165,6 +165,11 @@ class RiskActor(Actor):
         )
         self._out.append((request.reply.send, report))
 
+    def _journal_refusal(self, request: Any, what: str, reason: Reason, text: str) -> None:
+        # The audit record (``X``) of a cancel or replace refused before any book saw it, as for
+        # a refused new order: replay ignores it, ``tradingapp journal`` shows it.
+        self.journal.append(request.timestamp, rec.refused_record(request.account, what, reason.value, text))
+
     def _resolve(self, request: Any, response_to: str) -> tuple[int, str] | None:
         # Find the order a cancel/replace/status names: by id or by client id, and its symbol.
         risk = self.risk
@@ -175,10 +180,12 @@ class RiskActor(Actor):
         if order_id is not None and symbol is None:
             symbol = risk.symbol_of(request.account, order_id)
         if order_id is None or symbol is None or symbol not in self.books:
+            text = f"unknown order {request.order_id or request.orig_client_order_id}"
+            self._journal_refusal(request, response_to, Reason.UNKNOWN_ORDER, text)
             message = cancel_reject_message(
                 response_to,
                 Reason.UNKNOWN_ORDER,
-                f"unknown order {request.order_id or request.orig_client_order_id}",
+                text,
                 request.request_id,
                 order_id=order_id,
                 client_order_id=request.client_order_id,
@@ -217,6 +224,7 @@ class RiskActor(Actor):
         try:
             command, extra = self.risk.admit_replace(request.account, command)
         except Rejection as refused:
+            self._journal_refusal(request, "replace", refused.reason, refused.text)
             event = CancelRejected(
                 order_id,
                 request.account,

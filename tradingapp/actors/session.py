@@ -285,13 +285,13 @@ class Session(asyncio.Protocol):
                 if not self._reading_paused and self.transport is not None:
                     self._reading_paused = True
                     self.transport.pause_reading()
-                    self.loop.create_task(self._wait_for_room(mailbox))
+                    mailbox.call_when_room(self._room_available)
                 return
             pending.popleft()
             mailbox.put_nowait(message)
 
-    async def _wait_for_room(self, mailbox: Mailbox) -> None:
-        await mailbox.wait_for_room()
+    def _room_available(self) -> None:
+        # The mailbox this session waited for has room (its turn among the waiting sessions).
         self._reading_paused = False
         if self.closed:
             return
@@ -308,21 +308,24 @@ class Session(asyncio.Protocol):
         mtype = msg["type"]
         rid = msg.get("request_id")
         if mtype in _NEEDS_LOGON and self.account is None:
-            self.reply(reject(Reason.NOT_LOGGED_IN, f"log on before {mtype}", mtype, rid))
+            text = f"log on before {mtype}"
+            self._log_refusal(msg, Reason.NOT_LOGGED_IN, text)
+            self.reply(reject(Reason.NOT_LOGGED_IN, text, mtype, rid))
             return
         if mtype in _ORDER_ENTRY and self.bucket is not None and not self.bucket.take():
             self._refuse(msg, Reason.RATE_LIMITED, "order rate limit exceeded", now)
             return
         handler = _HANDLERS.get(mtype)
         if handler is None:
-            self.reply(
-                reject(Reason.UNKNOWN_MESSAGE_TYPE, f"{mtype} is not accepted from clients", mtype, rid)
-            )
+            text = f"{mtype} is not accepted from clients"
+            self._log_refusal(msg, Reason.UNKNOWN_MESSAGE_TYPE, text)
+            self.reply(reject(Reason.UNKNOWN_MESSAGE_TYPE, text, mtype, rid))
             return
         handler(self, msg, rid, now)
 
     def _refuse(self, msg: dict[str, Any], reason: Reason, text: str, now: int) -> None:
         # An order-entry message refused by the session itself.
+        self._log_refusal(msg, reason, text)
         rid = msg.get("request_id")
         mtype = msg["type"]
         if mtype == "new_order":
@@ -343,6 +346,20 @@ class Session(asyncio.Protocol):
             )
         else:
             self.reply(reject(reason, text, mtype, rid))
+
+    def _log_refusal(self, msg: dict[str, Any], reason: Reason, text: str) -> None:
+        # Refusals made here never reach risk, so the journal has no record of them (it has the
+        # ones risk makes, as ``X`` records): the log is their audit trail. Rejects only, so the
+        # accepted-order path pays nothing.
+        log.info(
+            "request_refused",
+            session_id=self.session_id,
+            account=self.account,
+            ref_type=msg.get("type"),
+            reason=reason.value,
+            text=text,
+            client_order_id=msg.get("client_order_id"),
+        )
 
     def _spec(self, msg: dict[str, Any], now: int) -> SymbolSpec | None:
         symbol = msg.get("symbol")
