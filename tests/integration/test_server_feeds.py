@@ -195,6 +195,66 @@ async def test_bbo_seq_grows_by_one_per_message(venue: EngineHarness, mode: str)
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
 
 
+async def order_and_cancel_in_one_write(c: Client, price: str) -> None:
+    """A buy and its cancel in one write, so the book usually handles them in one batch."""
+    cid = c.next_cid("in-out")
+    order = {"type": "new_order", "client_order_id": cid, "symbol": SYM, "side": "buy"}
+    order |= {"order_type": "limit", "quantity": "0.1", "price": price}
+    cancel = {"type": "cancel", "symbol": SYM, "orig_client_order_id": cid}
+    await c.send_raw(c.encode(order) + c.encode(cancel))
+    await c.recv("execution_report", client_order_id=cid, exec_type="canceled")
+
+
+async def test_no_bbo_or_depth_message_when_a_batch_leaves_the_book_as_it_was(
+    venue: EngineHarness, mode: str
+) -> None:
+    """docs/protocol.md: a `bbo` is sent only when the best bid or offer changed, a `depth` when
+    the visible book changed. An order and its cancel sent in one write are usually handled in
+    one batch, whose book ends as it began: no message may repeat the previous picture."""
+    sub = await venue.client(mode)
+    await subscribe(sub, channels=["bbo", "depth"], depth=5)
+    alice = await venue.logged_on("alice", mode)
+    await alice.order(SYM, "buy", "limit", "0.1", "29000")
+    for _ in range(10):
+        await order_and_cancel_in_one_write(alice, "29500")
+    await alice.order(SYM, "sell", "limit", "0.1", "31000")  # a real change ends the stream
+    await sub.recv("bbo", ask_price="31000.00")
+    await sub.recv("depth", pred=lambda m: m["asks"] == [["31000.00", "0.10000"]])
+    for kind, picture in (
+        ("bbo", lambda m: (m["bid_price"], m["bid_quantity"], m["ask_price"], m["ask_quantity"])),
+        ("depth", lambda m: (m["bids"], m["asks"])),
+    ):
+        msgs = [m for m in sub.received if m["type"] == kind]
+        repeats = [(a["seq"], b["seq"]) for a, b in pairwise(msgs) if picture(a) == picture(b)]
+        assert not repeats, f"{kind} messages repeating the previous picture: {repeats}"
+        seqs = [m["seq"] for m in msgs]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+
+
+async def test_seqs_continue_exactly_after_a_clean_restart_following_a_silent_batch(
+    harness: EngineHarness,
+) -> None:
+    """docs/protocol.md, Restarts: after a clean stop the seqs continue exactly, also when the
+    last batches changed the book and back (so they published nothing)."""
+    await harness.start()
+    sub = await harness.client()
+    await subscribe(sub, channels=["bbo", "depth"], depth=5)
+    alice = await harness.logged_on("alice")
+    await alice.order(SYM, "buy", "limit", "0.1", "29000")
+    for _ in range(5):
+        await order_and_cancel_in_one_write(alice, "29500")
+    before = await harness.client()  # its snapshots carry the latest seqs
+    await subscribe(before, channels=["bbo", "depth"], depth=5)
+    last_bbo, last_depth = await before.recv("bbo"), await before.recv("depth")
+    await harness.close_all()
+    await harness.stop()
+    await harness.start()
+    after = await harness.client()
+    await subscribe(after, channels=["bbo", "depth"], depth=5)
+    assert (await after.recv("bbo"))["seq"] == last_bbo["seq"]
+    assert (await after.recv("depth"))["seq"] == last_depth["seq"]
+
+
 async def test_snapshot_on_fresh_engine_is_well_formed(venue: EngineHarness, mode: str) -> None:
     """A subscription before any order: the empty-book snapshots are valid messages (seq >= 1)."""
     sub = await venue.client(mode)

@@ -7,7 +7,9 @@ in one piece, released when the journal has made them durable.
 
 Market data is published once per batch: every trade, and at most one ``bbo`` and one ``depth``
 message, each numbered with the next seq of its channel (:class:`FeedSequences`), so a
-subscriber that loses nothing sees every channel's seq grow by exactly one.
+subscriber that loses nothing sees every channel's seq grow by exactly one. A channel publishes
+only when its picture at the end of the batch differs from the last one it published: a batch
+that changes the book and changes it back (an order and its cancel) sends nothing.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class BookActor(Actor):
         self._trades: list[tuple[int, dict[str, Any]]] = []
         self._bbo: tuple[int | None, int, int | None, int] | None = None
         self._depth_changed = False
+        # the pictures last published, to send a channel only when its picture differs
+        self._published_bbo: tuple[int | None, int, int | None, int] | None = None
+        self._published_depth: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None = None
         self._timestamp = time.time_ns()  # stamps the first snapshot; commands carry their own
         self.tracer: BookTracer | None = None  # set with ``--latency-stats``
 
@@ -184,22 +189,34 @@ class BookActor(Actor):
 
     def _publish_market(self, *, force: bool) -> None:
         # One market-data update per batch: all trades, the BBO if it moved, the depth if the
-        # visible book changed; ``force`` adds the current pictures (same seq when unchanged).
-        bbo_moved = self._bbo is not None
-        depth_changed = self._depth_changed
-        if not (force or self._trades or bbo_moved or depth_changed):
-            return
+        # visible book (the deepest levels anyone asked for) changed; ``force`` adds the current
+        # pictures (same seq when unchanged). Changes undone within the batch send nothing.
         book = self.book
         seqs = self.seqs
+        bbo_moved = self._bbo is not None and self._bbo != self._published_bbo
+        depth_changed = self._depth_changed
+        depth = None
+        if self.depth_levels and (force or depth_changed):
+            depth = book.depth(self.depth_levels)
+            depth_changed = depth_changed and depth != self._published_depth
+            if not (force or depth_changed):
+                depth = None
+        if not (force or self._trades or bbo_moved or depth_changed):
+            # nothing to send, and the seqs are exact at this point of the book
+            seqs.base = book.update_seq
+            self._bbo = None
+            self._depth_changed = False
+            return
         if bbo_moved:
             seqs.bbo += 1
         if depth_changed:
             seqs.depth += 1
         seqs.base = book.update_seq
-        depth = None
-        if self.depth_levels and (force or depth_changed):
-            depth = book.depth(self.depth_levels)
-        bbo = book.bbo() if force else self._bbo
+        bbo = book.bbo() if force else self._bbo if bbo_moved else None
+        if bbo is not None:
+            self._published_bbo = bbo
+        if depth is not None:
+            self._published_depth = depth
         update = MarketUpdate(
             self.spec.symbol,
             self._timestamp,
