@@ -1,28 +1,75 @@
 """Read-only views of a data dir: the journal as JSON lines, and every account's balances.
 
 Both read the files without changing them (a running engine may own the directory).
+
+The journal holds what changed state (commands, risk's decisions, when each book and settle step
+ran), not the book's outputs, which are a pure function of it. So the audit trail replays the
+journal as recovery does and prints, with every book step, the execution reports that step
+produced, exactly as the engine built them (same timestamps), each with its account: the life
+of every order, fills and fees included, can be followed from the output alone.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from tradingapp.config import load_config
+from tradingapp.config import VenueConfig, load_config
+from tradingapp.engine.events import BboChanged, CancelRejected, DepthChanged, Event, Trade
+from tradingapp.engine.symbols import SymbolSpec
+from tradingapp.engine.venue import Venue
 from tradingapp.persistence import records as rec
+from tradingapp.persistence.replay import Replayer, ReplayError
+from tradingapp.persistence.snapshot import decode_snapshot
 from tradingapp.persistence.store import replay_journal
 from tradingapp.protocol.schema import format_timestamp
-from tradingapp.storage import scan_journal
+from tradingapp.reports import cancel_reject, execution_report, fill_reports
+from tradingapp.storage import (
+    READ_ONLY_FILEOPS,
+    JournalCorruptError,
+    Snapshot,
+    list_segments,
+    list_snapshots,
+    read_snapshot,
+    scan_journal,
+)
 
 _PRICE_FIELDS = ("price", "stop_price")
 
 
-def print_journal(data_dir: Path, config_path: str | None, out: IO[str]) -> int:
-    """Write every journal record as one JSON object per line; return an exit status."""
+def print_journal(data_dir: Path, config_path: str | None, out: IO[str], err: IO[str] | None = None) -> int:
+    """Write every journal record as one JSON object per line, each book step with the execution
+    reports it produced (``reports``); notes go to ``err`` (default: standard error). Return an
+    exit status: 1 when the journal ends with damage (every record before it is printed)."""
+    err = sys.stderr if err is None else err
     config = load_config(config_path)
-    for record in scan_journal(data_dir / "journal", 0):
-        row = rec.describe(rec.unpack(record.payload))
+    start = _replay_start(config, data_dir)
+    if start is None:
+        err.write("tradingapp journal: no snapshot the journal continues from; records only, no reports\n")
+        replayer, after = None, 0
+    else:
+        venue, after = start
+        replayer = Replayer(venue)
+        if after:
+            err.write(f"tradingapp journal: reports from seq {after + 1} (the oldest usable snapshot)\n")
+    try:
+        _print_records(config, data_dir, replayer, after, out, err)
+    except JournalCorruptError as damage:  # every record before the damage was printed
+        err.write(f"tradingapp journal: {damage}\n")
+        return 1
+    return 0
+
+
+def _print_records(
+    config: VenueConfig, data_dir: Path, replayer: Replayer | None, after: int, out: IO[str], err: IO[str]
+) -> None:
+    segments = list_segments(data_dir / "journal")  # older segments may have been pruned
+    first = segments[0][0] if segments else 1
+    for record in scan_journal(data_dir / "journal", first - 1):
+        fields = rec.unpack(record.payload)
+        row = rec.describe(fields)
         spec = config.symbol(row.get("symbol") or "")
         if spec is not None:
             for name in _PRICE_FIELDS:
@@ -30,14 +77,67 @@ def print_journal(data_dir: Path, config_path: str | None, out: IO[str]) -> int:
                     row[name] = spec.format_price(row[name])
             if row.get("quantity") is not None:
                 row["quantity"] = spec.format_quantity(row["quantity"])
-        out.write(json.dumps({"seq": record.seq, "timestamp": format_timestamp(record.ts_ns), **row}) + "\n")
-    return 0
+        line = {"seq": record.seq, "timestamp": format_timestamp(record.ts_ns), **row}
+        if replayer is not None and record.seq > after:
+            try:
+                events = replayer.apply(record.ts_ns, fields)
+            except ReplayError as problem:  # a journal written with another configuration
+                err.write(f"tradingapp journal: seq {record.seq}: {problem}; no reports from here\n")
+                replayer = None
+                events = None
+            if events is not None and spec is not None:
+                line["reports"] = step_reports(spec, events, record.ts_ns)
+        out.write(json.dumps(line) + "\n")
+
+
+def step_reports(spec: SymbolSpec, events: list[Event], ts_ns: int) -> list[dict[str, Any]]:
+    """The execution reports (and cancel rejects) one book step produced, each with ``account``."""
+    reports: list[dict[str, Any]] = []
+    for event in events:
+        kind = type(event)
+        if kind is BboChanged or kind is DepthChanged:
+            continue
+        if kind is Trade:
+            assert isinstance(event, Trade)
+            maker, taker = fill_reports(spec, event, ts_ns)
+            reports.append({"account": str(event.maker.account), **maker})
+            reports.append({"account": str(event.taker.account), **taker})
+        elif kind is CancelRejected:
+            assert isinstance(event, CancelRejected)
+            reports.append({"account": str(event.account), **cancel_reject(spec, event)})
+        else:
+            report = execution_report(spec, event, ts_ns)
+            reports.append({"account": str(event.order.account), **report})  # type: ignore[union-attr]
+    return reports
+
+
+def _replay_start(config: VenueConfig, data_dir: Path) -> tuple[Venue, int] | None:
+    # The earliest state every later journal record can be replayed from, and its seq: the
+    # configured opening state when the journal starts at seq 1 (never pruned), else the oldest
+    # valid snapshot the journal continues from. None when there is neither.
+    segments = list_segments(data_dir / "journal")
+    first = segments[0][0] if segments else 1
+    if first == 1:
+        return Venue(config), 0
+    for seq, path in list_snapshots(data_dir / "snapshots"):
+        if seq < first - 1:
+            continue
+        snapshot = read_snapshot(path, seq)
+        if isinstance(snapshot, Snapshot):
+            venue = Venue(config)
+            decode_snapshot(snapshot.payload, venue)
+            return venue, seq
+    return None
 
 
 def print_accounts(data_dir: Path, config_path: str | None, out: IO[str]) -> int:
     """Write each account's balances (total, available, reserved) as JSON lines."""
     config = load_config(config_path)
-    venue, replayer, _, _ = replay_journal(config, data_dir)
+    try:
+        venue, replayer, _, _ = replay_journal(config, data_dir, fs=READ_ONLY_FILEOPS)
+    except JournalCorruptError as damage:  # damage the engine would refuse to start with too
+        print(f"tradingapp accounts: {damage}", file=sys.stderr)
+        return 1
     for kind, symbol in replayer.pending_steps():
         replayer.apply(0, [kind, symbol])
     fmt = config.format_asset

@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 from tests.integration.conftest import EngineHarness
 from tradingapp import cli
+from tradingapp.config import load_config
 
 
 async def _one_resting_order(harness: EngineHarness) -> Path:
@@ -111,3 +113,126 @@ async def test_journal_records_cancels_and_replaces_refused_by_risk(
         ("alice", "replace", "unknown_order"),
         ("alice", "replace", "insufficient_funds"),
     ]
+
+
+def _book_reports(rows: list[dict]) -> dict[str, list[dict]]:
+    """The execution reports the journal's book steps carry, per account, in journal order."""
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        for report in row.get("reports", ()):
+            account = report.pop("account")
+            if report["type"] == "execution_report":
+                out.setdefault(account, []).append(report)
+    return out
+
+
+async def test_the_journal_reproduces_every_execution_report_the_clients_got(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The audit trail: each book step of ``tradingapp journal`` carries the execution reports it
+    produced, with their accounts; they are exactly the ones the clients received (fills and
+    fees, cancels, replaces, expiries, a book rejection), timestamps included."""
+    await harness.start()
+    alice = await harness.logged_on("alice")
+    bob = await harness.logged_on("bob", "json")
+    sym = "BTC-USDT"
+    ask = await alice.order(sym, "sell", "limit", "0.3", "30000", client_order_id="a-ask")
+    await alice.order(sym, "sell", "limit", "0.2", "30010", client_order_id="a-ask2")
+    await bob.order(sym, "buy", "limit", "0.1", "30000", client_order_id="b-take")  # a fill
+    await alice.request(
+        {"type": "replace", "symbol": sym, "order_id": ask["order_id"], "quantity": "0.5"}, "execution_report"
+    )
+    await bob.order(sym, "buy", "ioc", "0.6", "30000", client_order_id="b-ioc")  # fills 0.4, expires
+    await bob.recv("execution_report", client_order_id="b-ioc", exec_type="expired")
+    await bob.order(sym, "buy", "limit", "0.1", "30010", client_order_id="b-po", post_only=True)  # rejected
+    await alice.send({"type": "cancel_all", "symbol": sym})
+    await alice.recv("execution_report", client_order_id="a-ask2", exec_type="canceled")
+    await bob.sync()
+    await alice.sync()
+    received = {
+        name: [
+            {k: v for k, v in m.items() if k != "request_id"}
+            for m in client.reports()
+            if m["exec_type"] != "order_status" and m["order_id"] is not None
+        ]
+        for name, client in (("alice", alice), ("bob", bob))
+    }
+    await harness.close_all()
+    await harness.stop()
+    capsys.readouterr()
+
+    assert cli.main(["journal", "--data-dir", str(harness.data_dir)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    journaled = _book_reports(rows)
+    assert received == journaled
+    exec_types = {r["exec_type"] for reports in journaled.values() for r in reports}
+    assert {"new", "trade", "replaced", "expired", "rejected", "canceled"} <= exec_types
+    assert any(r.get("fee") not in (None, "0") for r in journaled["bob"])
+
+
+async def test_the_journal_of_a_pruned_data_dir_has_reports_from_its_oldest_snapshot(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three runs with small segments: each clean stop snapshots and prunes, so the journal no
+    longer starts at seq 1. The audit trail prints what is left and the reports from the oldest
+    snapshot the journal continues from."""
+    base = load_config()
+    config = attrs.evolve(base, persistence=attrs.evolve(base.persistence, segment_bytes=1024))
+    for run in range(3):
+        await harness.start(config)
+        c = await harness.logged_on("alice")
+        for i in range(8):
+            await c.order("BTC-USDT", "buy", "limit", "0.01", str(29000 + i), client_order_id=f"p{run}-{i}")
+        await harness.close_all()
+        await harness.stop()
+    capsys.readouterr()
+
+    assert cli.main(["journal", "--data-dir", str(harness.data_dir)]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    first = rows[0]["seq"]
+    assert first > 1  # pruned
+    assert [r["seq"] for r in rows] == list(range(first, first + len(rows)))
+    (after,) = [int(w) for w in captured.err.split() if w.isdigit()]
+    reported = [r for r in rows if "reports" in r]
+    assert reported and all(r["seq"] >= after for r in reported)
+    news = [rep["client_order_id"] for r in reported for rep in r["reports"] if rep["exec_type"] == "new"]
+    assert [f"p2-{i}" for i in range(8)] == news[-8:]
+
+
+async def test_the_journal_with_a_torn_tail_prints_what_is_whole_then_says_where_it_ends(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = await _one_resting_order(harness)
+    capsys.readouterr()  # the engine's console log
+    assert cli.main(["journal", "--data-dir", str(data_dir)]) == 0
+    whole = capsys.readouterr().out.splitlines()
+    (segment,) = (data_dir / "journal").iterdir()
+    segment.write_bytes(segment.read_bytes()[:-3])  # the last record torn, as by a crash
+
+    assert cli.main(["journal", "--data-dir", str(data_dir)]) == 1
+    captured = capsys.readouterr()
+    assert whole[:-1] == captured.out.splitlines()
+    assert "corrupt journal" in captured.err and "dropped when the engine next starts" in captured.err
+
+
+@pytest.mark.parametrize("command", ["journal", "accounts"])
+async def test_the_read_only_commands_change_no_file(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """They may run next to a live engine: a torn journal tail or a ``.tmp`` snapshot that engine
+    is writing that moment stays exactly as it is (the engine deals with both itself)."""
+    data_dir = await _one_resting_order(harness)
+    (segment,) = (data_dir / "journal").iterdir()
+    segment.write_bytes(segment.read_bytes()[:-3])
+    for snapshot in (data_dir / "snapshots").iterdir():  # the torn record is the journal's tail
+        snapshot.unlink()
+    (data_dir / "snapshots" / "snap-00000000000000000099.tmp").write_bytes(b"being written")
+    before = {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and p.name != "engine.log"}
+    capsys.readouterr()
+
+    assert cli.main([command, "--data-dir", str(data_dir)]) == (1 if command == "journal" else 0)
+
+    after = {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and p.name != "engine.log"}
+    assert before == after

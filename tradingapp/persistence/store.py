@@ -25,7 +25,9 @@ from tradingapp.persistence.gcpause import collector_paused
 from tradingapp.persistence.replay import Replayer
 from tradingapp.persistence.snapshot import decode_snapshot, encode_snapshot
 from tradingapp.storage import (
+    DEFAULT_FILEOPS,
     DataDirLock,
+    FileOps,
     JournalReading,
     JournalWriter,
     load_latest_snapshot,
@@ -50,21 +52,24 @@ class _Child(NamedTuple):
 
 
 def replay_journal(
-    config: VenueConfig, data_dir: Path, *, repair: bool = False
+    config: VenueConfig, data_dir: Path, *, repair: bool = False, fs: FileOps = DEFAULT_FILEOPS
 ) -> tuple[Venue, Replayer, int, int]:
-    """Rebuild the state from ``data_dir``: ``(venue, replayer, next journal seq, snapshot seq)``."""
+    """Rebuild the state from ``data_dir``: ``(venue, replayer, next journal seq, snapshot seq)``.
+
+    ``fs=READ_ONLY_FILEOPS`` rebuilds it without changing any file (for tools that only look).
+    """
     venue = Venue(config)
     snap_dir = Path(data_dir) / "snapshots"
     journal_dir = Path(data_dir) / "journal"
     snapshot = load_latest_snapshot(
-        snap_dir, on_problem=lambda text: log.warning("snapshot_skipped", why=text)
+        snap_dir, fs=fs, on_problem=lambda text: log.warning("snapshot_skipped", why=text)
     )
     after = 0
     if snapshot is not None:
         decode_snapshot(snapshot.payload, venue)
         after = snapshot.seq
     replayer = Replayer(venue)
-    reading = JournalReading(journal_dir, after, repair=repair)
+    reading = JournalReading(journal_dir, after, repair=repair, fs=fs)
     with collector_paused():
         replayer.replay(reading)
     report = reading.report

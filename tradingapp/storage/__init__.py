@@ -25,7 +25,7 @@ from tradingapp.storage.errors import (
     SnapshotFormatError,
     StorageError,
 )
-from tradingapp.storage.fileops import DEFAULT_FILEOPS, FileOps
+from tradingapp.storage.fileops import DEFAULT_FILEOPS, READ_ONLY_FILEOPS, FileOps
 from tradingapp.storage.lock import DataDirLock
 from tradingapp.storage.records import (
     MAX_PAYLOAD_BYTES,
@@ -74,6 +74,7 @@ __all__ = [
     "JOURNAL_DIRNAME",
     "MAX_PAYLOAD_BYTES",
     "MAX_RECORD_BYTES",
+    "READ_ONLY_FILEOPS",
     "RECORD_OVERHEAD",
     "SEGMENT_HEADER_SIZE",
     "SNAPSHOT_DIRNAME",

@@ -62,6 +62,28 @@ class FileOps:
 DEFAULT_FILEOPS = FileOps()
 
 
+class ReadOnlyFileOps(FileOps):
+    """For the tools that only look at a data dir (``tradingapp journal``, ``accounts``), which may
+    run next to a live engine: reading works, and what recovery would change is left as it is (a
+    torn tail, a stray ``.tmp`` snapshot the engine may be writing that very moment); the engine
+    deals with those itself. Writing new data is refused outright."""
+
+    def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
+        raise PermissionError("read-only access to the data dir")
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        pass
+
+    def rename(self, src: Path, dst: Path) -> None:
+        pass
+
+    def remove(self, path: Path) -> None:
+        pass
+
+
+READ_ONLY_FILEOPS = ReadOnlyFileOps()
+
+
 def write_all(fs: FileOps, fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write all of ``data`` (a regular file may take less than asked, e.g. when the disk fills)."""
     view = memoryview(data)

@@ -66,8 +66,8 @@ from tradingapp.storage.records import (
 log = structlog.get_logger("tradingapp.storage")
 
 SEGMENT_NAME_RE: Final = re.compile(r"^journal-(\d{20})\.seg$")
-REPAIR_HINT: Final = "start with repair=True (--truncate-corrupt) to truncate here and drop everything after"
-RECOVER_HINT: Final = "run recover_journal() first"
+REPAIR_HINT: Final = "start the engine with --repair to truncate here and drop everything after"
+RECOVER_HINT: Final = "a damaged tail is dropped when the engine next starts; mid-log damage needs --repair"
 
 _U32 = struct.Struct("<I")
 _U64_AT_8 = struct.Struct("<8xQ")
