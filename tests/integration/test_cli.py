@@ -28,14 +28,21 @@ async def _one_resting_order(harness: EngineHarness) -> Path:
     return harness.data_dir
 
 
+def _journal(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], str]:
+    """Run ``tradingapp journal`` (exit status 0 expected); return its rows and standard error.
+    Output captured before the call (the engine's console log) is discarded."""
+    capsys.readouterr()
+    assert cli.main(["journal", "--data-dir", str(data_dir)]) == 0
+    captured = capsys.readouterr()
+    return [json.loads(line) for line in captured.out.splitlines()], captured.err
+
+
 async def test_journal_and_accounts_read_a_stopped_engine(
     harness: EngineHarness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_dir = await _one_resting_order(harness)
-    capsys.readouterr()  # the engine's console log
 
-    assert cli.main(["journal", "--data-dir", str(data_dir)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows, _ = _journal(data_dir, capsys)
     admits = [r for r in rows if r["record"] == "admit"]
     assert [(r["account"], r["client_order_id"], r["price"], r["quantity"]) for r in admits] == [
         ("alice", "cli-1", "29000.00", "0.10000")
@@ -102,10 +109,8 @@ async def test_journal_records_cancels_and_replaces_refused_by_risk(
     assert funds["reason"] == "insufficient_funds"
     await harness.close_all()
     await harness.stop()
-    capsys.readouterr()
 
-    assert cli.main(["journal", "--data-dir", str(harness.data_dir)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows, _ = _journal(harness.data_dir, capsys)
     refused = [(r["account"], r["request"], r["reason"]) for r in rows if r["record"] == "refused"]
     assert [r["order_id"] for r in rows if r["record"] == "cancel"] == [999]
     assert refused == [
@@ -159,10 +164,8 @@ async def test_the_journal_reproduces_every_execution_report_the_clients_got(
     }
     await harness.close_all()
     await harness.stop()
-    capsys.readouterr()
 
-    assert cli.main(["journal", "--data-dir", str(harness.data_dir)]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows, _ = _journal(harness.data_dir, capsys)
 
     journaled = _book_reports(rows)
     assert received == journaled
@@ -186,15 +189,12 @@ async def test_the_journal_of_a_pruned_data_dir_has_reports_from_its_oldest_snap
             await c.order("BTC-USDT", "buy", "limit", "0.01", str(29000 + i), client_order_id=f"p{run}-{i}")
         await harness.close_all()
         await harness.stop()
-    capsys.readouterr()
 
-    assert cli.main(["journal", "--data-dir", str(harness.data_dir)]) == 0
-    captured = capsys.readouterr()
-    rows = [json.loads(line) for line in captured.out.splitlines()]
+    rows, err = _journal(harness.data_dir, capsys)
     first = rows[0]["seq"]
     assert first > 1  # pruned
     assert [r["seq"] for r in rows] == list(range(first, first + len(rows)))
-    (after,) = [int(w) for w in captured.err.split() if w.isdigit()]
+    (after,) = [int(w) for w in err.split() if w.isdigit()]
     reported = [r for r in rows if "reports" in r]
     assert reported and all(r["seq"] >= after for r in reported)
     news = [rep["client_order_id"] for r in reported for rep in r["reports"] if rep["exec_type"] == "new"]
@@ -205,15 +205,13 @@ async def test_the_journal_with_a_torn_tail_prints_what_is_whole_then_says_where
     harness: EngineHarness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_dir = await _one_resting_order(harness)
-    capsys.readouterr()  # the engine's console log
-    assert cli.main(["journal", "--data-dir", str(data_dir)]) == 0
-    whole = capsys.readouterr().out.splitlines()
+    whole, _ = _journal(data_dir, capsys)
     (segment,) = (data_dir / "journal").iterdir()
     segment.write_bytes(segment.read_bytes()[:-3])  # the last record torn, as by a crash
 
     assert cli.main(["journal", "--data-dir", str(data_dir)]) == 1
     captured = capsys.readouterr()
-    assert whole[:-1] == captured.out.splitlines()
+    assert whole[:-1] == [json.loads(line) for line in captured.out.splitlines()]
     assert "corrupt journal" in captured.err and "dropped when the engine next starts" in captured.err
 
 

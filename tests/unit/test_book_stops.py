@@ -247,28 +247,25 @@ def test_waiting_stops_with_one_stop_price_trigger_in_arrival_order(last_100):
     assert [1, 2, 3] == triggered_ids(events)
 
 
-def test_quantity_decrease_of_a_waiting_stop_keeps_its_place(last_100):
-    place_stop(last_100, 1, SELL, STOP_LOSS, 99, quantity=3)
-    place_stop(last_100, 2, SELL, STOP_LOSS, 99, quantity=3)
-
-    events = last_100.replace(1, quantity=2)
-    triggered = trade_at(last_100, 10, 99)
-
-    assert [("replaced", 1, "kept")] == last_100.summary(events)
-    assert [1, 2] == triggered_ids(triggered)
-
-
-def test_new_limit_price_of_a_waiting_stop_limit_keeps_its_place(last_100):
-    # Among waiting stops only the stop price and the quantity compete; the limit price matters
-    # from the trigger on, so changing it alone does not send the order behind its peers.
+@pytest.mark.parametrize(
+    ("change", "kept", "order"),
+    [
+        ({"quantity": 2}, "kept", [1, 2]),  # a quantity decrease keeps the place
+        # among waiting stops only the stop price and the quantity compete; the limit price
+        # matters from the trigger on, so changing it alone keeps the place too
+        ({"price": 98}, "kept", [1, 2]),
+        ({"quantity": 4}, "lost", [2, 1]),  # a quantity increase goes to the back
+    ],
+)
+def test_a_waiting_stops_place_among_its_peers_after_a_replace(last_100, change, kept, order):
     place_stop(last_100, 1, SELL, STOP_LIMIT, 99, quantity=3, price=99)
     place_stop(last_100, 2, SELL, STOP_LIMIT, 99, quantity=3, price=99)
 
-    events = last_100.replace(1, price=98)
+    events = last_100.replace(1, **change)
     triggered = trade_at(last_100, 10, 99)
 
-    assert [("replaced", 1, "kept")] == last_100.summary(events)
-    assert [1, 2] == triggered_ids(triggered)
+    assert [("replaced", 1, kept)] == last_100.summary(events)
+    assert order == triggered_ids(triggered)
 
 
 def test_new_stop_price_of_a_waiting_stop_loses_its_place_even_when_it_comes_back(last_100):
@@ -277,17 +274,6 @@ def test_new_stop_price_of_a_waiting_stop_loses_its_place_even_when_it_comes_bac
 
     last_100.replace(1, stop_price=98)
     events = last_100.replace(1, stop_price=99)
-    triggered = trade_at(last_100, 10, 99)
-
-    assert [("replaced", 1, "lost")] == last_100.summary(events)
-    assert [2, 1] == triggered_ids(triggered)
-
-
-def test_quantity_increase_of_a_waiting_stop_loses_its_place(last_100):
-    place_stop(last_100, 1, SELL, STOP_LOSS, 99, quantity=3)
-    place_stop(last_100, 2, SELL, STOP_LOSS, 99, quantity=3)
-
-    events = last_100.replace(1, quantity=4)
     triggered = trade_at(last_100, 10, 99)
 
     assert [("replaced", 1, "lost")] == last_100.summary(events)
