@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from tradingapp.config import VenueConfig, load_config
+from tradingapp.config import VenueConfig, bps_text, load_config
 from tradingapp.engine.events import BboChanged, CancelRejected, DepthChanged, Event, Trade
 from tradingapp.engine.symbols import SymbolSpec
+from tradingapp.engine.types import Side
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence import records as rec
 from tradingapp.persistence.replay import Replayer, ReplayError
@@ -72,11 +73,7 @@ def _print_records(
         row = rec.describe(fields)
         spec = config.symbol(row.get("symbol") or "")
         if spec is not None:
-            for name in _PRICE_FIELDS:
-                if row.get(name) is not None:
-                    row[name] = spec.format_price(row[name])
-            if row.get("quantity") is not None:
-                row["quantity"] = spec.format_quantity(row["quantity"])
+            _decimals(config, spec, row, replayer)
         line = {"seq": record.seq, "timestamp": format_timestamp(record.ts_ns), **row}
         if replayer is not None and record.seq > after:
             try:
@@ -88,6 +85,36 @@ def _print_records(
             if events is not None and spec is not None:
                 line["reports"] = step_reports(spec, events, record.ts_ns)
         out.write(json.dumps(line) + "\n")
+
+
+def _decimals(config: VenueConfig, spec: SymbolSpec, row: dict[str, Any], replayer: Replayer | None) -> None:
+    # Integers (ticks, lots, asset units, fee rates) become decimal strings, as at every edge.
+    for name in _PRICE_FIELDS:
+        if row.get(name) is not None:
+            row[name] = spec.format_price(row[name])
+    if row.get("quantity") is not None:
+        row["quantity"] = spec.format_quantity(row["quantity"])
+    if row.get("budget") is not None:
+        row["budget"] = config.format_asset(spec.quote, row["budget"])
+    rates = row.get("fee_rates")
+    if rates is not None:
+        row["fee_rates"] = {"maker_bps": bps_text(rates[0]), "taker_bps": bps_text(rates[1])}
+    expected = row.get("expected")
+    if expected is not None:
+        quantity, price, stop = expected
+        row["expected"] = {
+            "quantity": spec.format_quantity(quantity),
+            "price": None if price is None else spec.format_price(price),
+            "stop_price": None if stop is None else spec.format_price(stop),
+        }
+    if "held" in row:  # an admission: what it reserved, in the asset a buy or a sell holds
+        asset = spec.quote if row["side"] == Side.BUY.value else spec.base
+        row["held"], row["held_asset"] = config.format_asset(asset, row["held"]), asset
+    if "extra_held" in row and replayer is not None:  # a replace: the asset its order holds
+        hold = replayer.venue.risk.hold(row["account"], row["order_id"])
+        if hold is not None:
+            row["extra_held"] = config.format_asset(hold.asset, row["extra_held"])
+            row["held_asset"] = hold.asset
 
 
 def step_reports(spec: SymbolSpec, events: list[Event], ts_ns: int) -> list[dict[str, Any]]:

@@ -47,6 +47,9 @@ async def test_journal_and_accounts_read_a_stopped_engine(
     assert [(r["account"], r["client_order_id"], r["price"], r["quantity"]) for r in admits] == [
         ("alice", "cli-1", "29000.00", "0.10000")
     ]
+    # amounts and rates as decimal strings, as everywhere the engine speaks
+    assert ("2900.5800000", "USDT") == (admits[0]["held"], admits[0]["held_asset"])
+    assert {"maker_bps": "1", "taker_bps": "2"} == admits[0]["fee_rates"]
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
 
     assert cli.main(["accounts", "--data-dir", str(data_dir)]) == 0
@@ -169,6 +172,9 @@ async def test_the_journal_reproduces_every_execution_report_the_clients_got(
 
     journaled = _book_reports(rows)
     assert received == journaled
+    (replace,) = [r for r in rows if r["record"] == "replace"]
+    assert {"quantity": "0.30000", "price": "30000.00", "stop_price": None} == replace["expected"]
+    assert ("0.2", "BTC") == (replace["extra_held"].rstrip("0"), replace["held_asset"])
     exec_types = {r["exec_type"] for reports in journaled.values() for r in reports}
     assert {"new", "trade", "replaced", "expired", "rejected", "canceled"} <= exec_types
     assert any(r.get("fee") not in (None, "0") for r in journaled["bob"])
