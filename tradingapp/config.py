@@ -56,6 +56,9 @@ MAX_FRAME_LIMIT = 16 * 1024 * 1024  # 16 MiB, the largest frame the protocol all
 MIN_FRAME = 1024
 MIN_SEGMENT_BYTES = 1024
 MAX_SEGMENT_BYTES = 2**31
+#: Bounds of configured durations: a week at most; session timers at least 0.1 s.
+MAX_SECONDS = 7 * 24 * 3600.0
+MIN_TIMER_SECONDS = 0.1
 MAX_ASSET_PLACES = 18
 MAX_FEE_BPS = Decimal(10_000)  # 100 %
 INT64_MAX = 2**63 - 1
@@ -408,8 +411,10 @@ class _Table:
             return None
         return self.integer(key, None, low=low, high=high)
 
-    def seconds(self, key: str, default: float, *, allow_zero: bool = False) -> float:
-        """A duration in seconds: an integer or a float (not money, so a float is fine)."""
+    def seconds(self, key: str, default: float, *, allow_zero: bool = False, low: float = 0.0) -> float:
+        """A duration in seconds: an integer or a float (not money, so a float is fine), at most
+        :data:`MAX_SECONDS` (a timer far beyond that is a typo, and beyond the event loop's range)
+        and, when ``low`` is given, at least that (a timer firing all the time is a typo too)."""
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"must be a number of seconds, not {_type_name(value)}")
@@ -418,6 +423,8 @@ class _Table:
             raise self.error(key, "must be finite")
         if seconds < 0 or (seconds == 0 and not allow_zero):
             raise self.error(key, f"must be {'at least' if allow_zero else 'greater than'} 0, got {value}")
+        if seconds > MAX_SECONDS or (seconds < low and not (allow_zero and seconds == 0)):
+            raise self.error(key, f"must be from {low:g} to {MAX_SECONDS:g} seconds, got {value}")
         return seconds
 
 
@@ -714,8 +721,8 @@ class _Builder:
             max_frame=t.integer("max_frame", d.max_frame, low=MIN_FRAME, high=MAX_FRAME_LIMIT),
             mailbox_size=t.integer("mailbox_size", d.mailbox_size, low=1),
             subscriber_queue=t.integer("subscriber_queue", d.subscriber_queue, low=1),
-            heartbeat_interval=t.seconds("heartbeat_interval", d.heartbeat_interval),
-            logon_timeout=t.seconds("logon_timeout", d.logon_timeout),
+            heartbeat_interval=t.seconds("heartbeat_interval", d.heartbeat_interval, low=MIN_TIMER_SECONDS),
+            logon_timeout=t.seconds("logon_timeout", d.logon_timeout, low=MIN_TIMER_SECONDS),
             max_auth_failures=t.integer("max_auth_failures", d.max_auth_failures, low=1),
         )
 

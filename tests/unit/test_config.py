@@ -372,6 +372,8 @@ def test_price_band_and_stop_buffer_math() -> None:
         (SYMBOL + "[server]\nmax_frame = 100\n", "server.max_frame: must be between"),
         (SYMBOL + "[server]\nheartbeat_interval = 0\n", "server.heartbeat_interval: must be greater than 0"),
         (SYMBOL + '[server]\nlogon_timeout = "10"\n', "server.logon_timeout: must be a number of seconds"),
+        (SYMBOL + "[server]\nlogon_timeout = 1e300\n", "server.logon_timeout: must be from 0.1 to 604800"),
+        (SYMBOL + "[server]\nheartbeat_interval = 1e-9\n", "server.heartbeat_interval: must be from 0.1"),
         (SYMBOL + "[server]\nmailbox_size = 0\n", "server.mailbox_size: must be at least 1"),
         (SYMBOL + "[server]\nmax_auth_failures = 0\n", "server.max_auth_failures: must be at least 1"),
         (SYMBOL + "[server]\nhostname = 'x'\n", "server.hostname: unknown key"),
@@ -382,6 +384,10 @@ def test_price_band_and_stop_buffer_math() -> None:
         ),
         (SYMBOL + "[persistence]\nsegment_bytes = 10\n", "persistence.segment_bytes: must be between"),
         (SYMBOL + "[persistence]\nsnapshot_every_seconds = -1\n", "persistence.snapshot_every_seconds"),
+        (
+            SYMBOL + "[persistence]\nsnapshot_every_seconds = 604801\n",
+            "persistence.snapshot_every_seconds: must be from 0 to 604800",
+        ),
         # stops
         (SYMBOL + '[stops]\nmarket_buffer_pct = "-1"\n', "stops.market_buffer_pct: must be between 0"),
         (SYMBOL + "[stops]\nmarket_buffer_pct = 10.0\n", "stops.market_buffer_pct: must be a decimal string"),
