@@ -162,3 +162,16 @@ async def test_stop_answers_every_request_a_backpressured_session_had_read(harne
     await c.wait_closed(timeout=10)
     answered = {m["client_order_id"] for m in c.received if m.get("type") == "execution_report"}
     assert answered == {f"p{i}" for i in range(300)}
+
+
+async def test_a_connection_accepted_once_stopping_began_is_closed_at_once(harness: EngineHarness) -> None:
+    """Between the start of stop() and the listener closing, a connection can still be accepted;
+    it is closed at once instead of becoming a session that stop() no longer sees."""
+    engine = await harness.start()
+    engine._stopping = True  # the window: stop() has begun, the listener still accepts
+    try:
+        late = await harness.client()
+        await late.wait_closed(timeout=10)
+        assert not engine.sessions
+    finally:
+        engine._stopping = False  # let the fixture's stop() run in full

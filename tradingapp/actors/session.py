@@ -160,6 +160,11 @@ class Session(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transport is not a subclass
         self.peer = transport.get_extra_info("peername")
+        if self.engine.stopping:
+            # accepted just before the listener closed: the engine no longer takes sessions
+            self.closed = True
+            transport.close()
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
