@@ -492,7 +492,10 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         example={
             "type": "reject",
             "reason": "invalid_field",
-            "text": "quantity must be a decimal string or an integer, not a float",
+            "text": (
+                "quantity must be a decimal string or an integer, not a float"
+                " (a float cannot carry an exact decimal)"
+            ),
             "ref_type": "new_order",
             "field": "quantity",
         },
