@@ -471,6 +471,10 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         example={
             "type": "cancel_reject",
             "order_id": 42,
+            "client_order_id": "o-1",
+            "orig_client_order_id": "o-1",
+            "symbol": "BTC-USDT",
+            "order_status": "filled",
             "response_to": "cancel",
             "reason": "order_not_open",
             "text": "order 42 is filled",
@@ -747,7 +751,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             opt("text", Kind.TEXT, "Human-readable detail.", max_len=MAX_TEXT_CHARS),
             REPLY_REQUEST_ID,
         ),
-        example={"type": "logout", "text": "bye"},
+        example={"type": "logout", "text": "goodbye"},
     ),
     MessageSpec(
         "help",
