@@ -281,7 +281,7 @@ CLIENT_MESSAGES: tuple[MessageSpec, ...] = (
         C,
         "V",
         "Subscribe to market data of one symbol. Answered by `subscribed`, then a snapshot of each "
-        "book channel, then updates.",
+        "book channel and the last trades (up to 20), then updates.",
         (
             SYMBOL,
             req("channels", Kind.ENUM_LIST, "Channels to receive.", values=CHANNELS),
