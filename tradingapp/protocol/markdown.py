@@ -30,8 +30,11 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.NOT_LOGGED_IN: "The message needs a logged-on session; or no logon in time (then closed).",
     Reason.ALREADY_LOGGED_IN: "A second `logon` on the same connection.",
     Reason.AUTH_FAILED: "Unknown account or wrong api key.",
-    Reason.RATE_LIMITED: "Too many messages per second.",
-    Reason.ENGINE_UNAVAILABLE: "The engine cannot take orders now (e.g. journal failure).",
+    Reason.RATE_LIMITED: "Too many order-entry requests per second (`limits.max_orders_per_second`).",
+    Reason.ENGINE_UNAVAILABLE: (
+        "Reserved; not sent: a journal failure stops the engine at once (fail-stop), so clients"
+        " see the connection close."
+    ),
     Reason.SLOW_CONSUMER: (
         "The client does not read fast enough; a final `logout` says so, then the connection is closed."
     ),

@@ -281,7 +281,7 @@ CLIENT_MESSAGES: tuple[MessageSpec, ...] = (
         C,
         "V",
         "Subscribe to market data of one symbol. Answered by `subscribed`, then a snapshot of each "
-        "book channel, then updates.",
+        "book channel and the last trades (up to 20), then updates.",
         (
             SYMBOL,
             req("channels", Kind.ENUM_LIST, "Channels to receive.", values=CHANNELS),
@@ -439,7 +439,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             "last_price": "30000.00",
             "last_qty": "0.20000",
             "liquidity": "taker",
-            "fee": "6.000000",
+            "fee": "1.2000000",
             "fee_asset": "USDT",
         },
     ),
@@ -471,6 +471,10 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         example={
             "type": "cancel_reject",
             "order_id": 42,
+            "client_order_id": "o-1",
+            "orig_client_order_id": "o-1",
+            "symbol": "BTC-USDT",
+            "order_status": "filled",
             "response_to": "cancel",
             "reason": "order_not_open",
             "text": "order 42 is filled",
@@ -492,7 +496,10 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
         example={
             "type": "reject",
             "reason": "invalid_field",
-            "text": "quantity must be a decimal string or an integer, not a float",
+            "text": (
+                "quantity must be a decimal string or an integer, not a float"
+                " (a float cannot carry an exact decimal)"
+            ),
             "ref_type": "new_order",
             "field": "quantity",
         },
@@ -595,8 +602,8 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             "aggressor_side": "buy",
             "maker_order_id": 41,
             "taker_order_id": 42,
-            "maker_fee": "0.600000",
-            "taker_fee": "6.000000",
+            "maker_fee": "0.6000000",
+            "taker_fee": "1.2000000",
             "fee_asset": "USDT",
         },
     ),
@@ -636,7 +643,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             "type": "balances",
             "balances": {
                 "BTC": {"total": "1.50000", "available": "1.00000", "reserved": "0.50000"},
-                "USDT": {"total": "100000.000000", "available": "100000.000000", "reserved": "0.000000"},
+                "USDT": {"total": "100000.0000000", "available": "100000.0000000", "reserved": "0.0000000"},
             },
             "request_id": "b1",
         },
@@ -744,7 +751,7 @@ SERVER_MESSAGES: tuple[MessageSpec, ...] = (
             opt("text", Kind.TEXT, "Human-readable detail.", max_len=MAX_TEXT_CHARS),
             REPLY_REQUEST_ID,
         ),
-        example={"type": "logout", "text": "bye"},
+        example={"type": "logout", "text": "goodbye"},
     ),
     MessageSpec(
         "help",
