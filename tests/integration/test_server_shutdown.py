@@ -4,12 +4,14 @@ data dir (fsync="batch") still has the resting orders and the balances."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from tests.integration.conftest import Client, EngineHarness, with_server
 from tradingapp.config import load_config
+from tradingapp.storage import FileOps
 
 SYM = "BTC-USDT"
 
@@ -175,3 +177,44 @@ async def test_a_connection_accepted_once_stopping_began_is_closed_at_once(harne
         assert not engine.sessions
     finally:
         engine._stopping = False  # let the fixture's stop() run in full
+
+
+class _FailingWrites(FileOps):
+    """The disk turns bad: every journal write fails with EIO from now on."""
+
+    def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+async def test_a_failed_journal_write_stops_the_engine_and_acknowledges_nothing_more(
+    harness: EngineHarness,
+) -> None:
+    """Fail-stop: once a journal write fails the engine stops (exit status 2) instead of carrying
+    on; the order whose record could not be written is never acknowledged, and a restart on the
+    same data dir has every acknowledged order and nothing else."""
+    engine = await harness.start(fsync="batch")
+    c = await harness.logged_on("alice")
+    kept = await c.order(SYM, "buy", "limit", "0.1", "29000", client_order_id="kept")
+    engine.store.journal._fs = _FailingWrites()
+
+    await c.send(
+        {
+            "type": "new_order",
+            "client_order_id": "lost",
+            "symbol": SYM,
+            "side": "buy",
+            "order_type": "limit",
+            "quantity": "0.1",
+            "price": "29001",
+        }
+    )
+    await asyncio.wait_for(engine.stopped.wait(), 30)
+    await c.wait_closed(timeout=10)
+
+    assert 2 == engine.exit_code
+    assert not [m for m in c.received if m.get("client_order_id") == "lost"]
+    await harness.close_all()
+    harness.engine = None
+    await harness.start(fsync="batch")
+    again = await harness.logged_on("alice")
+    assert [kept["order_id"]] == [o["order_id"] for o in await again.open_orders()]
