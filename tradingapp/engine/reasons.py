@@ -24,7 +24,6 @@ class Reason(StrEnum):
     ALREADY_LOGGED_IN = "already_logged_in"
     AUTH_FAILED = "auth_failed"
     RATE_LIMITED = "rate_limited"
-    ENGINE_UNAVAILABLE = "engine_unavailable"
     SLOW_CONSUMER = "slow_consumer"
     HEARTBEAT_TIMEOUT = "heartbeat_timeout"
     INTERNAL_ERROR = "internal_error"

@@ -31,10 +31,6 @@ REASON_DOCS: dict[Reason, str] = {
     Reason.ALREADY_LOGGED_IN: "A second `logon` on the same connection.",
     Reason.AUTH_FAILED: "Unknown account or wrong api key.",
     Reason.RATE_LIMITED: "Too many order-entry requests per second (`limits.max_orders_per_second`).",
-    Reason.ENGINE_UNAVAILABLE: (
-        "Reserved; not sent: a journal failure stops the engine at once (fail-stop), so clients"
-        " see the connection close."
-    ),
     Reason.SLOW_CONSUMER: (
         "The client does not read fast enough; a final `logout` says so, then the connection is closed."
     ),
