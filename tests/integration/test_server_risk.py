@@ -1,11 +1,12 @@
 """Risk and fees over the wire: insufficient funds, fees to the unit (exact Decimal arithmetic),
-conservation of every asset under random trading, and racing sessions that never overdraw."""
+conservation of every asset under random trading, racing sessions that never overdraw, and
+pipelined replaces, self-trades and stops on two symbols sharing a quote that keep every hold exact."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any
 
 import attrs
@@ -309,3 +310,122 @@ async def test_racing_sessions_never_overdraw(harness: EngineHarness) -> None:
     for name in after:
         for asset, row in after[name].items():
             assert row["reserved"] == 0 and row["available"] == row["total"] >= 0, (name, asset, row)
+
+
+def _expected_holds(orders: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """What docs/risk.md says an account of the demo rates (maker 1, taker 2 bps) holds for these
+    open orders: sells their open quantity; priced buys notional plus the worse fee; untriggered
+    stop-market buys stop price x quantity x 1.1 (rounded up) plus the taker fee."""
+    held = {"BTC": Decimal(0), "ETH": Decimal(0), "USDT": Decimal(0)}
+    for o in orders:
+        base = o["symbol"].split("-")[0]
+        leaves = Decimal(o["leaves_qty"])
+        if o["side"] == "sell":
+            held[base] += leaves
+        elif o["price"] is not None:
+            notional = Decimal(o["price"]) * leaves
+            held["USDT"] += notional + fee(notional, "2")
+        else:
+            assert o["order_type"] in ("stop_loss", "take_profit"), o
+            buffered = (Decimal(o["stop_price"]) * Decimal(o["quantity"]) * Decimal("1.1")).quantize(
+                USDT_UNIT, rounding=ROUND_CEILING
+            )
+            held["USDT"] += buffered + fee(buffered, "2")
+    return held
+
+
+async def test_pipelined_replaces_stops_and_self_trades_on_two_symbols_keep_holds_exact(
+    harness: EngineHarness,
+) -> None:
+    """alice, from three sessions that never wait, replaces her orders back to back (quantity up
+    and down, prices across the market, new client ids), crosses her own orders with decrement
+    self-trade prevention, enters market and stop-market buys and cancels, on BTC-USDT and
+    ETH-USDT at once, which both draw her few USDT. Once every request is answered, nothing is
+    negative, the reservations are exactly what her open orders hold, the live client ids are
+    distinct, and every asset is conserved."""
+    await harness.start(small_config(alice={"USDT": "3000", "BTC": "0.05", "ETH": "1"}))
+    rng = random.Random(11)
+    mm = await harness.logged_on("mm")
+    for i in range(4):
+        await mm.order("BTC-USDT", "sell", "limit", "0.01", str(30000 + 5 * i))
+        await mm.order("ETH-USDT", "buy", "limit", "0.1", str(2000 - i))
+    sessions = [await harness.logged_on("alice", mode) for mode in ("binary", "json", "binary")]
+    before = await all_totals(harness, ("alice", "mm"))
+    orders = []
+    for i in range(4):
+        buy = await sessions[0].order(
+            "BTC-USDT", "buy", "limit", "0.01", str(29900 + 10 * i), self_trade_prevention="decrement"
+        )
+        sell = await sessions[0].order(
+            "ETH-USDT", "sell", "limit", "0.2", str(2005 + i), self_trade_prevention="decrement"
+        )
+        orders += [(buy["order_id"], "BTC-USDT"), (sell["order_id"], "ETH-USDT")]
+    for step in range(150):
+        c = sessions[step % 3]
+        oid, sym = rng.choice(orders)
+        btc = sym == "BTC-USDT"
+        kind = rng.random()
+        if kind < 0.55:
+            for _ in range(rng.randint(1, 3)):
+                msg: dict[str, Any] = {"type": "replace", "symbol": sym, "order_id": oid}
+                if rng.random() < 0.6:
+                    msg["quantity"] = str(Decimal(rng.randint(1, 4)) / (100 if btc else 5))
+                if rng.random() < 0.6 or "quantity" not in msg:
+                    msg["price"] = str(rng.randint(29880, 30010) if btc else rng.randint(1998, 2012))
+                if rng.random() < 0.3:
+                    msg["client_order_id"] = c.next_cid("rep")
+                await c.send(msg)
+        elif kind < 0.75:
+            side, price = ("sell", "29950") if btc else ("buy", "2006")
+            await c.send(
+                {
+                    "type": "new_order",
+                    "client_order_id": c.next_cid("self"),
+                    "symbol": sym,
+                    "side": side,
+                    "order_type": "limit",
+                    "quantity": "0.01" if btc else "0.1",
+                    "price": price,
+                    "self_trade_prevention": "decrement",
+                }
+            )
+        elif kind < 0.85:
+            order_type = rng.choice(["market", "stop_loss"])
+            await c.send(
+                {
+                    "type": "new_order",
+                    "client_order_id": c.next_cid("mkt"),
+                    "symbol": sym,
+                    "side": "buy",
+                    "order_type": order_type,
+                    "quantity": "0.001" if btc else "0.01",
+                    **({"stop_price": "30100" if btc else "2030"} if order_type == "stop_loss" else {}),
+                }
+            )
+        elif kind < 0.95:
+            await c.send({"type": "cancel", "order_id": oid})
+        else:
+            await c.send({"type": "cancel_all", "symbol": sym})
+    # a logout is answered after every earlier request has been through risk and the books
+    for c in sessions:
+        await c.request({"type": "logout"}, "logout", timeout=30)
+    outcomes = {m["exec_type"] for c in sessions for m in c.reports()}
+    assert {"replaced", "trade", "canceled", "expired"} <= outcomes, outcomes
+    check = await harness.logged_on("alice")
+    balances = await check.balances()
+    open_orders = await check.open_orders()
+    expected = _expected_holds(open_orders)
+    for asset, row in balances.items():
+        assert row["total"] >= 0 and row["available"] >= 0 and row["reserved"] >= 0, (asset, row)
+        assert row["available"] + row["reserved"] == row["total"], (asset, row)
+        assert row["reserved"] == expected.get(asset, 0), (asset, row, open_orders)
+    live_ids = [o["client_order_id"] for o in open_orders]
+    assert len(live_ids) == len(set(live_ids)), live_ids
+    after = await all_totals(harness, ("alice", "mm"))
+    fees_paid = sum(
+        # every session of an account gets the account's reports: count alice's from one of them
+        (Decimal(m["fee"]) for c in (sessions[0], mm) for m in c.received if m.get("exec_type") == "trade"),
+        Decimal(0),
+    )
+    assert after["BTC"] == before["BTC"] and after["ETH"] == before["ETH"]
+    assert after["USDT"] + fees_paid == before["USDT"]
