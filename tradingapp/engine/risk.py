@@ -565,9 +565,10 @@ class Risk:
         if hold is None:
             return
         account.holding(hold.asset).reserved -= hold.held
-        pending, hold.pending = hold.pending, deque()  # replaces in flight the book will refuse
-        for amendment in pending:
-            account.release_client_id(amendment.client_order_id, hold)
+        if hold.pending:  # replaces in flight, which the book will refuse: their new ids are free
+            pending, hold.pending = hold.pending, deque()
+            for amendment in pending:
+                account.release_client_id(amendment.client_order_id, hold)
         symbols = account.done_symbols
         symbols[order_id] = hold.symbol
         if len(symbols) > DONE_CLIENT_IDS:
