@@ -171,7 +171,8 @@ class RiskActor(Actor):
         self.journal.append(request.timestamp, rec.refused_record(request.account, what, reason.value, text))
 
     def _resolve(self, request: Any, response_to: str) -> tuple[int, str] | None:
-        # Find the order a cancel/replace/status names: by id or by client id, and its symbol.
+        # Find the order a cancel or replace names (by id or by client id) and its symbol; journal
+        # and answer the refusal when there is none.
         risk = self.risk
         order_id = request.order_id
         if order_id is None and request.orig_client_order_id is not None:
