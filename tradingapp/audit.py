@@ -11,6 +11,7 @@ of every order, fills and fees included, can be followed from the output alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -157,13 +158,18 @@ def _replay_start(config: VenueConfig, data_dir: Path) -> tuple[Venue, int] | No
     return None
 
 
-def print_accounts(data_dir: Path, config_path: str | None, out: IO[str]) -> int:
-    """Write each account's balances (total, available, reserved) as JSON lines."""
+def print_accounts(data_dir: Path, config_path: str | None, out: IO[str], err: IO[str] | None = None) -> int:
+    """Write each account's balances (total, available, reserved) as JSON lines; notes (what
+    recovery logs about the files it found) go to ``err`` (default: standard error)."""
+    err = sys.stderr if err is None else err
     config = load_config(config_path)
     try:
-        venue, replayer, _, _ = replay_journal(config, data_dir, fs=READ_ONLY_FILEOPS)
+        # The CLI configures no logging, and structlog's default prints to standard output,
+        # which is the JSON output here.
+        with contextlib.redirect_stdout(err):
+            venue, replayer, _, _ = replay_journal(config, data_dir, fs=READ_ONLY_FILEOPS)
     except JournalCorruptError as damage:  # damage the engine would refuse to start with too
-        print(f"tradingapp accounts: {damage}", file=sys.stderr)
+        err.write(f"tradingapp accounts: {damage}\n")
         return 1
     for kind, symbol in replayer.pending_steps():
         replayer.apply(0, [kind, symbol])

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -240,3 +241,54 @@ async def test_the_read_only_commands_change_no_file(
 
     after = {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file() and p.name != "engine.log"}
     assert before == after
+
+
+async def _torn_tail_and_tmp_snapshot(harness: EngineHarness) -> Path:
+    """A data dir as a live engine can leave it at any instant: the journal's last record half
+    written, a snapshot being written (``.tmp``) and no finished one."""
+    data_dir = await _one_resting_order(harness)
+    (segment,) = (data_dir / "journal").iterdir()
+    segment.write_bytes(segment.read_bytes()[:-3])
+    for snapshot in (data_dir / "snapshots").iterdir():
+        snapshot.unlink()
+    (data_dir / "snapshots" / "snap-00000000000000000099.tmp").write_bytes(b"being written")
+    return data_dir
+
+
+async def test_accounts_prints_json_lines_only_and_notes_on_stderr(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tradingapp accounts | jq``: what recovery has to say (the torn tail, the ``.tmp``
+    snapshot) goes to standard error, and says that the files were left as they are."""
+    data_dir = await _torn_tail_and_tmp_snapshot(harness)
+    capsys.readouterr()
+
+    assert cli.main(["accounts", "--data-dir", str(data_dir)]) == 0
+
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert "alice" in {r["account"] for r in rows}
+    assert "snap-00000000000000000099.tmp: kept an unfinished snapshot" in captured.err, captured.err
+    assert "left_in_file=True" in captured.err, captured.err
+    assert "removed" not in captured.err and "journal_tail_truncated" not in captured.err, captured.err
+
+
+async def test_accounts_opens_no_file_for_writing(
+    harness: EngineHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read access to the data dir is enough (an auditor's account may have no more): nothing is
+    opened for writing, not even the torn segment that the engine itself would truncate."""
+    data_dir = await _torn_tail_and_tmp_snapshot(harness)
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def recording_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        opened.append((str(path), flags))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    assert cli.main(["accounts", "--data-dir", str(data_dir)]) == 0
+    monkeypatch.undo()
+
+    write_access = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    assert [(path, flags) for path, flags in opened if flags & write_access] == []

@@ -74,7 +74,7 @@ def replay_journal(
         replayer.replay(reading)
     report = reading.report
     assert report is not None
-    for truncation in report.truncations:
+    for truncation in () if fs.read_only else report.truncations:  # read-only: nothing was cut
         log.warning(
             "journal_tail_truncated",
             file=str(truncation.path),

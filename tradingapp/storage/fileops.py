@@ -27,6 +27,9 @@ REPLACE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC
 class FileOps:
     """The real operations (the default everywhere)."""
 
+    #: False: the calls change files (True for :class:`ReadOnlyFileOps`, so messages say so).
+    read_only = False
+
     def open(self, path: Path, flags: int, mode: int = 0o644) -> int:
         return os.open(path, flags, mode)
 
@@ -64,12 +67,23 @@ DEFAULT_FILEOPS = FileOps()
 
 class ReadOnlyFileOps(FileOps):
     """For the tools that only look at a data dir (``tradingapp journal``, ``accounts``), which may
-    run next to a live engine: reading works, and what recovery would change is left as it is (a
-    torn tail, a stray ``.tmp`` snapshot the engine may be writing that very moment); the engine
-    deals with those itself. Writing new data is refused outright."""
+    run next to a live engine and with read access only: reading works, and what recovery would
+    change is left as it is (a torn tail, a stray ``.tmp`` snapshot the engine may be writing that
+    very moment); the engine deals with those itself. A file is only ever opened for reading
+    (truncating one opens it first), and creating or writing data is refused outright."""
+
+    read_only = True
+
+    def open(self, path: Path, flags: int, mode: int = 0o644) -> int:
+        if flags & os.O_CREAT:
+            raise PermissionError(f"read-only access to the data dir: cannot create {path}")
+        return os.open(path, os.O_RDONLY | (flags & _O_CLOEXEC))
 
     def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
         raise PermissionError("read-only access to the data dir")
+
+    def fsync(self, fd: int) -> None:
+        pass
 
     def ftruncate(self, fd: int, length: int) -> None:
         pass
@@ -79,6 +93,12 @@ class ReadOnlyFileOps(FileOps):
 
     def remove(self, path: Path) -> None:
         pass
+
+    def fsync_dir(self, path: Path) -> None:
+        pass
+
+    def mkdir(self, path: Path) -> None:
+        raise PermissionError(f"read-only access to the data dir: cannot create {path}")
 
 
 READ_ONLY_FILEOPS = ReadOnlyFileOps()

@@ -359,10 +359,11 @@ def _recover(
             follower = _find_valid_record(data, offset + 1, base, max_record_bytes)
         if is_last and follower is None:
             dropped = size - offset
+            left = " (left in the file: read-only)" if fs.read_only else ""
             if offset == 0:
                 remove_file(fs, path)
                 removed.append(path)
-                message = f"{path}: removed the last segment ({size} bytes, no records): {reason}"
+                message = f"{path}: removed the last segment ({size} bytes, no records){left}: {reason}"
             else:
                 truncate_file(fs, path, offset)
                 summaries.append(SegmentSummary(path, name_seq, seq_next - 1, offset, count))
@@ -370,12 +371,17 @@ def _recover(
                 expected = seq_next
                 message = (
                     f"{path}: dropped {dropped} bytes of damaged tail at offset {offset} "
-                    f"after seq {seq_next - 1}: {reason}"
+                    f"after seq {seq_next - 1}{left}: {reason}"
                 )
             truncations.append(Truncation(path, offset, dropped, reason, offset == 0, repair=False))
             warnings.append(message)
             log.warning(
-                "journal_tail_dropped", path=str(path), offset=offset, bytes_dropped=dropped, reason=reason
+                "journal_tail_dropped",
+                path=str(path),
+                offset=offset,
+                bytes_dropped=dropped,
+                reason=reason,
+                left_in_file=fs.read_only,
             )
             break
 

@@ -169,15 +169,20 @@ def load_latest_snapshot(
     """Return the newest snapshot whose header and body check out, or None if there is none.
 
     Invalid snapshots are skipped (and reported to ``on_problem`` and the log, never deleted here);
-    stray ``.tmp`` files (an interrupted write) are removed.
+    stray ``.tmp`` files (an interrupted write) are removed (left alone with read-only ``fs``).
     """
     snap_dir = Path(snap_dir)
     if not snap_dir.is_dir():
         return None
     stray = [p for p in snap_dir.iterdir() if SNAPSHOT_TMP_RE.match(p.name)]
+    what = (
+        "kept an unfinished snapshot (.tmp): read-only"
+        if fs.read_only
+        else "removed an unfinished snapshot (.tmp)"
+    )
     for path in stray:
         fs.remove(path)
-        _report(on_problem, f"{path}: removed an unfinished snapshot (.tmp)")
+        _report(on_problem, f"{path}: {what}")
     if stray:
         fs.fsync_dir(snap_dir)
     for seq, path in reversed(list_snapshots(snap_dir)):
