@@ -548,16 +548,20 @@ def part_restart(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     loadgen_json = base / "loadgen.json"
     print(f"restart: {count:,} requests through the load generator ...", flush=True)
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable, "-m", "tradingapp.cli", "loadgen", "--port", str(server.port),
-            "--connections", "8", "--count", str(count), "--duration", "900", "--seed", str(args.seed),
-            "--keep-orders", "--quiet", "--json", str(loadgen_json),
-        ],
-        check=True,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-    )
+    try:
+        subprocess.run(
+            [
+                sys.executable, "-m", "tradingapp.cli", "loadgen", "--port", str(server.port),
+                "--connections", "8", "--count", str(count), "--duration", "900", "--seed", str(args.seed),
+                "--keep-orders", "--quiet", "--json", str(loadgen_json),
+            ],
+            check=True,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+    except BaseException:
+        server.stop()  # no server left behind when the load generator fails
+        raise
     load_seconds = time.perf_counter() - started
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(60)

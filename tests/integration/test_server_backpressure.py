@@ -14,8 +14,10 @@ from itertools import pairwise
 from typing import Any
 
 import msgpack
+import pytest
 
 from tests.integration.conftest import Client, EngineHarness, eventually
+from tradingapp.actors import session as session_module
 
 SYM = "BTC-USDT"
 
@@ -255,9 +257,13 @@ async def test_slow_reader_gets_conflated_bbo_but_latest_value(venue: EngineHarn
         assert m["seq"] == previous["seq"] + 1 + m.get("conflated", 0), (previous, m)
 
 
-async def test_a_slow_consumer_that_reads_again_gets_the_reason_then_the_close(venue: EngineHarness) -> None:
+async def test_a_slow_consumer_that_reads_again_gets_the_reason_then_the_close(
+    venue: EngineHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Cut off for not reading (queue overflow or write deadline), a client that then reads finds
     what was already written, then a ``logout`` with reason ``slow_consumer``, then the end."""
+    # a loaded machine may take a while to notice the cut and start reading: a long linger
+    monkeypatch.setattr(session_module, "SLOW_CONSUMER_LINGER", 30.0)
     assert venue.engine is not None
     engine = venue.engine
     slow = await Client.connect(venue.host, venue.port, "binary", rcvbuf=4096, read=False, limit=4096)

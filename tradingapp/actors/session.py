@@ -648,6 +648,8 @@ class Session(asyncio.Protocol):
         self._deadline = self.loop.call_later(WRITE_DEADLINE, self._slow_consumer, "write deadline exceeded")
 
     def resume_writing(self) -> None:
+        if self.closed:
+            return  # closing: nothing more is queued, and a slow consumer's linger timer stays
         self._writing_paused = False
         if self._deadline is not None:
             self._deadline.cancel()
@@ -669,10 +671,14 @@ class Session(asyncio.Protocol):
             return
         log.warning("slow_consumer_disconnected", session_id=self.session_id, account=self.account, why=why)
         self._held = []
+        self._held_marks = []
         self._conflated = {}
         text = f"disconnected: {why}"
         self.close_with({"type": "logout", "reason": Reason.SLOW_CONSUMER.value, "text": text})
-        self.loop.call_later(SLOW_CONSUMER_LINGER, self._reset_if_connected)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        # the one write timer now is the linger's end (cancelled when the connection goes)
+        self._deadline = self.loop.call_later(SLOW_CONSUMER_LINGER, self._reset_if_connected)
 
     def _reset_if_connected(self) -> None:
         # The end of a slow consumer's linger: a client that has not read up to its logout is reset.
