@@ -3,6 +3,8 @@ before logon, heartbeat / test_request, logout, help and the human form."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.integration.conftest import EngineHarness, ServerClosed, check_shape, with_server
@@ -437,3 +439,25 @@ async def test_requests_refused_by_the_session_are_logged(venue: EngineHarness) 
         ("new_order", "price_off_tick", "alice"),
         ("new_order", "unknown_symbol", "alice"),
     ]
+
+
+async def test_a_flood_of_refusals_is_counted_not_logged_line_by_line(venue: EngineHarness) -> None:
+    """A client sending refused requests as fast as it can costs at most REFUSAL_LOG_RATE log
+    lines a second; the lines left out are counted on the next line logged."""
+    from structlog.testing import capture_logs
+
+    from tradingapp.actors.session import REFUSAL_LOG_RATE
+
+    c = await venue.client()
+    flood = 50 * REFUSAL_LOG_RATE
+    with capture_logs() as logs:
+        for i in range(flood):  # every one refused: not logged on yet
+            await c.send({"type": "balances", "request_id": f"f{i}"})
+        await c.recv("reject", request_id=f"f{flood - 1}", timeout=20)
+        await asyncio.sleep(1.1)  # a new second's budget
+        await c.request({"type": "balances", "request_id": "last"}, "reject")
+    refused = [e for e in logs if e["event"] == "request_refused"]
+    assert len(refused) < flood / 4  # far fewer lines than refusals
+    # every refusal is a line or counted in the next line's ``suppressed``
+    assert len(refused) + sum(e.get("suppressed", 0) for e in refused) == flood + 1
+    assert refused[-1].get("suppressed", 0) > 0

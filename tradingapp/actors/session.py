@@ -110,6 +110,35 @@ class TokenBucket:
         return False
 
 
+#: Refusal log lines (``protocol_reject``, ``request_refused``) per session per second at most.
+REFUSAL_LOG_RATE = 20
+
+
+class RefusalLog:
+    """Logs a session's refusals, at most ``REFUSAL_LOG_RATE`` lines a second (a token bucket).
+
+    A client flooding bad or rate-limited requests would otherwise cost a log line each (several
+    microseconds and disk space per refusal, more than an accepted order costs); the lines left
+    out are counted, and the next line logged carries ``suppressed``: how many were.
+    """
+
+    __slots__ = ("_bucket", "_suppressed")
+
+    def __init__(self) -> None:
+        self._bucket = TokenBucket(REFUSAL_LOG_RATE, REFUSAL_LOG_RATE)
+        self._suppressed = 0
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        """Log ``event`` with ``fields`` unless this second's lines are used up."""
+        if not self._bucket.take():
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            fields["suppressed"] = self._suppressed
+            self._suppressed = 0
+        log.info(event, **fields)
+
+
 class Session(asyncio.Protocol):
     """One client connection (either wire mode)."""
 
@@ -131,6 +160,7 @@ class Session(asyncio.Protocol):
         limits = engine.config.limits
         rate = limits.max_orders_per_second
         self.bucket = TokenBucket(rate, limits.burst or rate) if rate else None
+        self._log_refused = RefusalLog()
         # inbound work waiting for room in the next actor's mailbox: (mailbox, message)
         self._pending: deque[tuple[Mailbox, Any]] = deque()
         self._reading_paused = False
@@ -258,7 +288,7 @@ class Session(asyncio.Protocol):
             return
         for item in items:
             if type(item) is ProtocolError:
-                log.info(
+                self._log_refused(
                     "protocol_reject", session_id=self.session_id, reason=item.reason.value, text=item.text
                 )
                 self.send(item.to_message())
@@ -355,8 +385,8 @@ class Session(asyncio.Protocol):
     def _log_refusal(self, msg: dict[str, Any], reason: Reason, text: str) -> None:
         # Refusals made here never reach risk, so the journal has no record of them (it has the
         # ones risk makes, as ``X`` records): the log is their audit trail. Rejects only, so the
-        # accepted-order path pays nothing.
-        log.info(
+        # accepted-order path pays nothing; a flood of them is counted rather than logged.
+        self._log_refused(
             "request_refused",
             session_id=self.session_id,
             account=self.account,
