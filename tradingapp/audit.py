@@ -24,6 +24,7 @@ from tradingapp.engine.types import Side
 from tradingapp.engine.venue import Venue
 from tradingapp.persistence import records as rec
 from tradingapp.persistence.replay import Replayer, ReplayError
+from tradingapp.persistence.scales import check_scales
 from tradingapp.persistence.snapshot import decode_snapshot
 from tradingapp.persistence.store import replay_journal
 from tradingapp.protocol.schema import format_timestamp
@@ -47,6 +48,7 @@ def print_journal(data_dir: Path, config_path: str | None, out: IO[str], err: IO
     exit status: 1 when the journal ends with damage (every record before it is printed)."""
     err = sys.stderr if err is None else err
     config = load_config(config_path)
+    check_scales(config, data_dir, READ_ONLY_FILEOPS)
     start = _replay_start(config, data_dir)
     if start is None:
         err.write("tradingapp journal: no snapshot the journal continues from; records only, no reports\n")

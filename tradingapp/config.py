@@ -504,6 +504,12 @@ class _Builder:
     def _read_symbol(self, t: _Table) -> dict[str, Any]:
         t.only(_SYMBOL_KEYS)
         symbol = t.string("symbol", pattern=_NAME_RE)
+        if symbol != symbol.upper():
+            raise t.error(
+                "symbol",
+                f"{symbol!r} has lower-case letters, but the human form upper-cases symbols (so it "
+                f"could not trade it); use {symbol.upper()!r}",
+            )
         base = t.string("base", pattern=_ASSET_RE)
         quote = t.string("quote", pattern=_ASSET_RE)
         if base == quote:
@@ -652,7 +658,11 @@ class _Builder:
                     )
                 units = int(scaled)
                 if units > INT64_MAX:
-                    raise bal.error(asset, "is too large")
+                    raise bal.error(
+                        asset,
+                        f"{_plain(dec)} is too large: at {asset}'s scale of {places} decimal places at "
+                        f"most {format_scaled(INT64_MAX, places)} fits a signed 64-bit integer of units",
+                    )
                 balances[asset] = units
             accounts.append(AccountConfig(account=name, api_key=api_key, fees=fees, balances=balances))
         if fee_account not in names:

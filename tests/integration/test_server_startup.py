@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import EngineHarness
-from tradingapp.config import load_config
+from tradingapp.config import ConfigError, load_config
 from tradingapp.server import Engine
 from tradingapp.storage import DataDirInUseError
 
@@ -127,3 +128,93 @@ def test_serve_refuses_a_data_dir_it_cannot_create(tmp_path: Path) -> None:
     assert "listening on" not in proc.stdout
     assert proc.stderr.startswith(f"tradingapp serve: cannot use data dir {not_a_dir}: ")
     assert proc.stderr.count("\n") == 1
+
+
+_VENUE = """
+[[symbols]]
+symbol = "BTC-USDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.5"
+lot_size = "0.25"
+
+[[accounts]]
+account = "alice"
+api_key = "alice-key"
+[accounts.balances]
+BTC = "10"
+USDT = "100000"
+"""
+
+# One more symbol trading USDT on a finer grid: USDT needs 4 places instead of 3, so every
+# stored USDT amount (an integer of 10**-3) would read ten times smaller.
+_FINER_USDT = _VENUE.replace(
+    "[[accounts]]",
+    '[[symbols]]\nsymbol = "ETH-USDT"\nbase = "ETH"\nquote = "USDT"\ntick_size = "0.01"\n'
+    'lot_size = "0.01"\n\n[[accounts]]',
+)
+# A new symbol that changes no existing scale is fine.
+_NEW_SYMBOL = _VENUE.replace(
+    "[[accounts]]",
+    '[[symbols]]\nsymbol = "ETH-USDT"\nbase = "ETH"\nquote = "USDT"\ntick_size = "0.5"\n'
+    'lot_size = "0.25"\n\n[[accounts]]',
+)
+
+
+async def _venue_with_an_order(harness: EngineHarness, tmp_path: Path) -> Path:
+    config = tmp_path / "venue.toml"
+    config.write_text(_VENUE)
+    await harness.start(load_config(config))
+    c = await harness.logged_on("alice")
+    await c.order("BTC-USDT", "buy", "limit", "0.25", "100.5")
+    await harness.close_all()
+    await harness.stop()
+    return config
+
+
+@pytest.mark.parametrize(
+    ("changed", "problem"),
+    [
+        (_FINER_USDT, "asset USDT has 4 decimal places, but the data was written with 3"),
+        (_VENUE.replace('tick_size = "0.5"', 'tick_size = "0.25"'), "symbol BTC-USDT has tick_size 0.25"),
+        (_VENUE.replace('lot_size = "0.25"', 'lot_size = "0.5"'), "symbol BTC-USDT has lot_size 0.5"),
+        (_VENUE.replace("BTC-USDT", "XBT-USDT"), "symbol BTC-USDT is in the data but not in the config"),
+    ],
+)
+async def test_a_data_dir_is_refused_with_a_configuration_of_other_scales(
+    harness: EngineHarness, tmp_path: Path, changed: str, problem: str
+) -> None:
+    """Balances, prices and quantities are stored as integers of the configured steps: a changed
+    tick, lot or asset scale would silently misread them (a balance ten times smaller), so the
+    engine and the read-only tools refuse with one line naming what changed."""
+    config = await _venue_with_an_order(harness, tmp_path)
+    config.write_text(changed)
+    with pytest.raises(ConfigError, match=problem):
+        await Engine(load_config(config), data_dir=harness.data_dir, fsync="off").start("127.0.0.1", 0)
+    for command in ("serve", "accounts", "journal"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tradingapp.cli", command, "--config", str(config),
+             "--data-dir", str(harness.data_dir), *(["--port", "0"] if command == "serve" else [])],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert (proc.returncode, proc.stdout) == (1, "")
+        assert proc.stderr.startswith(f"tradingapp {command}: {config}: ")
+        assert problem in proc.stderr and proc.stderr.count("\n") == 1
+
+
+async def test_a_data_dir_accepts_a_configuration_that_adds_a_symbol(
+    harness: EngineHarness, tmp_path: Path
+) -> None:
+    config = await _venue_with_an_order(harness, tmp_path)
+    config.write_text(_NEW_SYMBOL)
+    await harness.start(load_config(config))
+    c = await harness.logged_on("alice")
+    assert [o["price"] for o in await c.open_orders()] == ["100.5"]
+    assert (await c.balances())["USDT"]["reserved"] == Decimal("25.125")
+    assert (await c.order("ETH-USDT", "buy", "limit", "0.25", "10"))["exec_type"] == "new"
+    await harness.close_all()
+    await harness.stop()
+    # and the first configuration, without the new symbol, is now refused
+    config.write_text(_VENUE)
+    with pytest.raises(ConfigError, match="symbol ETH-USDT is in the data but not in the configuration"):
+        await Engine(load_config(config), data_dir=harness.data_dir, fsync="off").start("127.0.0.1", 0)

@@ -316,6 +316,12 @@ def test_price_band_and_stop_buffer_math() -> None:
         (SYMBOL.replace('quote = "USDT"', 'quote = "BTC"'), "symbols[0].quote: must differ from base"),
         (SYMBOL.replace('symbol = "BTC-USDT"\n', ""), "symbols[0].symbol: is required"),
         (SYMBOL.replace('"BTC-USDT"', '"BTC USDT"'), "symbols[0].symbol: 'BTC USDT' is not a valid name"),
+        # the human form upper-cases symbols: a lower-case name could not be traded there
+        (
+            SYMBOL.replace('"BTC-USDT"', '"USDC.e-USDT"'),
+            "symbols[0].symbol: 'USDC.e-USDT' has lower-case letters, but the human form upper-cases "
+            "symbols (so it could not trade it); use 'USDC.E-USDT'",
+        ),
         (SYMBOL + 'min_quantity = "0.000015"\n', "symbols[0].min_quantity: 0.000015 is not a multiple"),
         (SYMBOL + 'max_quantity = "0.000015"\n', "symbols[0].max_quantity: 0.000015 is not a multiple"),
         (SYMBOL + 'min_quantity = "2"\nmax_quantity = "1"\n', "symbols[0].max_quantity: 1 is below"),
@@ -339,7 +345,8 @@ def test_price_band_and_stop_buffer_math() -> None:
         (ISSUE_TOML.replace('BTC = "10"', 'DOGE = "10"'), "accounts[0].balances.DOGE: unknown asset"),
         (
             ISSUE_TOML.replace('BTC = "10"', 'BTC = "100000000000000"'),
-            "accounts[0].balances.BTC: is too large",
+            "accounts[0].balances.BTC: 100000000000000 is too large: at BTC's scale of 5 decimal places "
+            "at most 92233720368547.75807 fits a signed 64-bit integer of units",
         ),
         (ISSUE_TOML.replace('api_key = "alice-key"', 'apikey = "x"'), "accounts[0].apikey: unknown key"),
         # fees

@@ -23,6 +23,7 @@ from tradingapp.persistence import forked
 from tradingapp.persistence import records as rec
 from tradingapp.persistence.gcpause import collector_paused
 from tradingapp.persistence.replay import Replayer
+from tradingapp.persistence.scales import check_scales
 from tradingapp.persistence.snapshot import decode_snapshot, encode_snapshot
 from tradingapp.storage import (
     DEFAULT_FILEOPS,
@@ -57,7 +58,9 @@ def replay_journal(
     """Rebuild the state from ``data_dir``: ``(venue, replayer, next journal seq, snapshot seq)``.
 
     ``fs=READ_ONLY_FILEOPS`` rebuilds it without changing any file (for tools that only look).
+    Raises ConfigError when ``config`` gives the stored integers another meaning (see scales.py).
     """
+    check_scales(config, data_dir, fs)
     venue = Venue(config)
     snap_dir = Path(data_dir) / "snapshots"
     journal_dir = Path(data_dir) / "journal"
