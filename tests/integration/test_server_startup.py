@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import EngineHarness
+from tests.unit.test_config import ISSUE_TOML
 from tradingapp.config import ConfigError, load_config
 from tradingapp.server import Engine
 from tradingapp.storage import DataDirInUseError
@@ -130,21 +131,12 @@ def test_serve_refuses_a_data_dir_it_cannot_create(tmp_path: Path) -> None:
     assert proc.stderr.count("\n") == 1
 
 
-_VENUE = """
-[[symbols]]
-symbol = "BTC-USDT"
-base = "BTC"
-quote = "USDT"
-tick_size = "0.5"
-lot_size = "0.25"
-
-[[accounts]]
-account = "alice"
-api_key = "alice-key"
-[accounts.balances]
-BTC = "10"
-USDT = "100000"
-"""
+# The issue's example venue on a coarser grid (tick 0.5, lot 0.25), without fees.
+_VENUE = (
+    ISSUE_TOML.replace('tick_size = "0.01"', 'tick_size = "0.5"')
+    .replace('lot_size = "0.00001"', 'lot_size = "0.25"')
+    .replace('maker_bps = "1"\ntaker_bps = "2"\n', 'maker_bps = "0"\ntaker_bps = "0"\n')
+)
 
 # One more symbol trading USDT on a finer grid: USDT needs 4 places instead of 3, so every
 # stored USDT amount (an integer of 10**-3) would read ten times smaller.
