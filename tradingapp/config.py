@@ -472,8 +472,8 @@ class _Builder:
         asset_places = self._asset_places(raw, root.table("assets"))
         symbols = []
         bands = {}
-        for i, (t, fields) in enumerate(zip(symbol_tables, raw, strict=True)):
-            symbols.append(self._make_symbol(t, fields, asset_places, i))
+        for t, fields in zip(symbol_tables, raw, strict=True):
+            symbols.append(self._make_symbol(t, fields, asset_places))
             bands[fields["symbol"]] = fields["band"]
         fees_table = root.table("fees")
         fees_table.only(("maker_bps", "taker_bps", "fee_account"))
@@ -583,9 +583,7 @@ class _Builder:
                 )
         return places
 
-    def _make_symbol(
-        self, t: _Table, fields: dict[str, Any], asset_places: dict[str, int], index: int
-    ) -> SymbolSpec:
+    def _make_symbol(self, t: _Table, fields: dict[str, Any], asset_places: dict[str, int]) -> SymbolSpec:
         def opt(key: str) -> str | None:
             dec = fields[key]
             return None if dec is None else _plain(dec)
@@ -602,7 +600,6 @@ class _Builder:
                 min_notional=opt("min_notional"),
                 base_places=asset_places[fields["base"]],
                 quote_places=asset_places[fields["quote"]],
-                index=index,
             )
         except ValueError as exc:  # includes NumberError; the checks above should leave none
             raise t.error(None, str(exc)) from None

@@ -67,7 +67,6 @@ def error_of(text: str) -> str:
 def test_default_config_loads() -> None:
     c = load_config(None)
     assert [s.symbol for s in c.symbols] == ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
-    assert [s.index for s in c.symbols] == [0, 1, 2]
     assert c.asset_places == {"BTC": 5, "USDT": 7, "ETH": 4, "SOL": 2}
     assert c.fees == FeeRates(maker=100, taker=200)
     names = [a.account for a in c.accounts]

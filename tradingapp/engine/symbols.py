@@ -33,7 +33,6 @@ class SymbolSpec:
     quote_places: int
     base_per_lot: int
     quote_per_tick_lot: int
-    index: int = 0  # position in the venue's symbol list; a compact id for journals
 
     @classmethod
     def create(
@@ -49,7 +48,6 @@ class SymbolSpec:
         min_notional: str | None = None,
         base_places: int | None = None,
         quote_places: int | None = None,
-        index: int = 0,
     ) -> SymbolSpec:
         """Build a spec from decimal strings, deriving the asset scales.
 
@@ -86,7 +84,6 @@ class SymbolSpec:
             quote_places=qp,
             base_per_lot=int(qty.step.scaleb(bp)),
             quote_per_tick_lot=int((price.step * qty.step).scaleb(qp)),
-            index=index,
         )
 
     def notional(self, price_ticks: int, qty_lots: int) -> int:
