@@ -25,21 +25,22 @@ def reap(store: EngineStore, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-def recovered_store(clean_run: CleanRun, data_dir: Path) -> EngineStore:
-    """A store recovered from the older of the two snapshots (the newest one removed)."""
+def recovered_store(clean_run: CleanRun, tmp_path: Path) -> tuple[Path, EngineStore]:
+    """A copy of the clean run's data dir, and a store recovered on it from the older of its two
+    snapshots (the newest one removed)."""
+    data_dir = copy_data_dir(clean_run.data_dir, tmp_path / "data")
     (_, _), (_, newest) = list_snapshots(data_dir / "snapshots")
     newest.unlink()
     store = EngineStore(clean_run.config, data_dir, "batch", on_fatal=lambda exc: None)
     store.recover()
-    return store
+    return data_dir, store
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based snapshots need os.fork")
 def test_a_forked_snapshot_is_written_and_counted_after_the_child_ends(
     tmp_path: Path, clean_run: CleanRun
 ) -> None:
-    data_dir = copy_data_dir(clean_run.data_dir, tmp_path / "data")
-    store = recovered_store(clean_run, data_dir)
+    data_dir, store = recovered_store(clean_run, tmp_path)
     seq = store.journal.last_seq
     assert store.start_snapshot(time.monotonic())
     assert store.snapshot_running
@@ -57,8 +58,7 @@ def test_a_forked_snapshot_is_written_and_counted_after_the_child_ends(
 def test_a_failed_child_leaves_the_previous_snapshot_and_delays_the_retry(
     tmp_path: Path, clean_run: CleanRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data_dir = copy_data_dir(clean_run.data_dir, tmp_path / "data")
-    store = recovered_store(clean_run, data_dir)
+    data_dir, store = recovered_store(clean_run, tmp_path)
     before = list_snapshots(data_dir / "snapshots")
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -80,8 +80,7 @@ def test_a_failed_fork_is_a_failed_snapshot_not_an_error(
 ) -> None:
     # fork() fails with ENOMEM or EAGAIN under memory or process limits; the engine's snapshot
     # loop must carry on (and retry later) rather than end on the exception
-    data_dir = copy_data_dir(clean_run.data_dir, tmp_path / "data")
-    store = recovered_store(clean_run, data_dir)
+    data_dir, store = recovered_store(clean_run, tmp_path)
     before = list_snapshots(data_dir / "snapshots")
 
     def no_fork(work: object) -> int:
