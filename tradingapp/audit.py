@@ -49,7 +49,9 @@ def print_journal(data_dir: Path, config_path: str | None, out: IO[str], err: IO
     err = sys.stderr if err is None else err
     config = load_config(config_path)
     check_scales(config, data_dir, READ_ONLY_FILEOPS)
-    start = _replay_start(config, data_dir)
+    segments = list_segments(data_dir / "journal")  # older segments may have been pruned
+    first = segments[0][0] if segments else 1
+    start = _replay_start(config, data_dir, first)
     if start is None:
         err.write("tradingapp journal: no snapshot the journal continues from; records only, no reports\n")
         replayer, after = None, 0
@@ -59,7 +61,7 @@ def print_journal(data_dir: Path, config_path: str | None, out: IO[str], err: IO
         if after:
             err.write(f"tradingapp journal: reports from seq {after + 1} (the oldest usable snapshot)\n")
     try:
-        _print_records(config, data_dir, replayer, after, out, err)
+        _print_records(config, data_dir, first, replayer, after, out, err)
     except JournalCorruptError as damage:  # every record before the damage was printed
         err.write(f"tradingapp journal: {damage}\n")
         return 1
@@ -67,10 +69,15 @@ def print_journal(data_dir: Path, config_path: str | None, out: IO[str], err: IO
 
 
 def _print_records(
-    config: VenueConfig, data_dir: Path, replayer: Replayer | None, after: int, out: IO[str], err: IO[str]
+    config: VenueConfig,
+    data_dir: Path,
+    first: int,
+    replayer: Replayer | None,
+    after: int,
+    out: IO[str],
+    err: IO[str],
 ) -> None:
-    segments = list_segments(data_dir / "journal")  # older segments may have been pruned
-    first = segments[0][0] if segments else 1
+    # Every record from ``first`` (the journal's first seq), with reports for those after ``after``.
     for record in scan_journal(data_dir / "journal", first - 1):
         fields = rec.unpack(record.payload)
         row = rec.describe(fields)
@@ -141,12 +148,10 @@ def step_reports(spec: SymbolSpec, events: list[Event], ts_ns: int) -> list[dict
     return reports
 
 
-def _replay_start(config: VenueConfig, data_dir: Path) -> tuple[Venue, int] | None:
-    # The earliest state every later journal record can be replayed from, and its seq: the
-    # configured opening state when the journal starts at seq 1 (never pruned), else the oldest
-    # valid snapshot the journal continues from. None when there is neither.
-    segments = list_segments(data_dir / "journal")
-    first = segments[0][0] if segments else 1
+def _replay_start(config: VenueConfig, data_dir: Path, first: int) -> tuple[Venue, int] | None:
+    # The earliest state every journal record from seq ``first`` on can be replayed from, and its
+    # seq: the configured opening state when the journal starts at seq 1 (never pruned), else the
+    # oldest valid snapshot the journal continues from. None when there is neither.
     if first == 1:
         return Venue(config), 0
     for seq, path in list_snapshots(data_dir / "snapshots"):
