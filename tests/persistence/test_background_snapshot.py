@@ -15,6 +15,8 @@ from tests.persistence.harness import copy_data_dir, full_history, recovered_sta
 from tradingapp.persistence.store import EngineStore
 from tradingapp.storage import list_snapshots
 
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based snapshots need os.fork")
+
 
 def reap(store: EngineStore, timeout: float = 60.0) -> None:
     """Poll until the snapshot child has been reaped (bounded)."""
@@ -36,7 +38,6 @@ def recovered_store(clean_run: CleanRun, tmp_path: Path) -> tuple[Path, EngineSt
     return data_dir, store
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based snapshots need os.fork")
 def test_a_forked_snapshot_is_written_and_counted_after_the_child_ends(
     tmp_path: Path, clean_run: CleanRun
 ) -> None:
@@ -54,7 +55,6 @@ def test_a_forked_snapshot_is_written_and_counted_after_the_child_ends(
     assert venue.state_digest() == full_history(clean_run.config, data_dir).venue.state_digest()
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based snapshots need os.fork")
 def test_a_failed_child_leaves_the_previous_snapshot_and_delays_the_retry(
     tmp_path: Path, clean_run: CleanRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,7 +74,6 @@ def test_a_failed_child_leaves_the_previous_snapshot_and_delays_the_retry(
     assert not store.snapshot_running
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based snapshots need os.fork")
 def test_a_failed_fork_is_a_failed_snapshot_not_an_error(
     tmp_path: Path, clean_run: CleanRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
